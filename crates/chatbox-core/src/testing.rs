@@ -1,0 +1,16 @@
+//! Test implementations of the ports (feature `test-support`), and the Store conformance suite.
+//!
+//! These are real implementations with the same semantics as the production backends, not
+//! stubs: the conformance suite in [`store_conformance`] runs against [`MemoryStore`] here and
+//! against every database backend in chatbox-store, so the fake can never drift.
+
+mod memory_blob;
+mod memory_store;
+mod recording_notifier;
+mod scripted_llm;
+pub mod store_conformance;
+
+pub use memory_blob::MemoryBlobStore;
+pub use memory_store::MemoryStore;
+pub use recording_notifier::RecordingNotifier;
+pub use scripted_llm::{Script, ScriptedLlm};

@@ -88,6 +88,12 @@ fn doc_tokens_are_classified() {
         classify("/chatbox/healthz"),
         Some(Claim::Endpoint("/healthz".into()))
     );
+    assert_eq!(classify("docs/"), Some(Claim::Path("docs".into())));
+    assert_eq!(
+        classify("docs"),
+        None,
+        "a bare word (`cargo xtask docs`) is not a path"
+    );
     assert_eq!(classify("cargo"), None);
     assert_eq!(classify("Store"), None);
 }

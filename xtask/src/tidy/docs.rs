@@ -68,7 +68,7 @@ pub fn classify(token: &str) -> Option<Claim> {
         return c.get(1).map(|m| Claim::EnvVar(m.as_str().to_owned()));
     }
     let path = Regex::new(
-        r"^(crates|bins|xtask|docs|web|deployments|\.ci|\.github|\.cargo)(/[A-Za-z0-9_.\-]+)*/?$",
+        r"^(crates|bins|xtask|docs|web|deployments|\.ci|\.github|\.cargo)((/[A-Za-z0-9_.\-]+)+/?|/)$",
     )
     .expect("valid regex");
     if path.is_match(token) {

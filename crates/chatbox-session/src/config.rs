@@ -1,0 +1,65 @@
+//! Engine settings, with the contract's defaults.
+
+use serde::Deserialize;
+
+/// Default per-connection outbound queue, in frames.
+pub const DEFAULT_CONNECTION_QUEUE: usize = 256;
+/// Default per-session mailbox, in commands.
+pub const DEFAULT_SESSION_MAILBOX: usize = 256;
+/// Default number of user inputs that may wait while a reply streams.
+pub const DEFAULT_PENDING_INPUTS: usize = 16;
+/// Default replay buffer, in frames.
+pub const DEFAULT_REPLAY_FRAMES: usize = 2048;
+/// Default replay buffer, in bytes of serialized frames.
+pub const DEFAULT_REPLAY_BYTES: usize = 2 * 1024 * 1024;
+/// Default user message rate limit per minute.
+pub const DEFAULT_MESSAGES_PER_MINUTE: u32 = 100;
+/// Default history sent to the model, in turns.
+pub const DEFAULT_HISTORY_TURNS: usize = 20;
+/// Default history sent to the model, in characters.
+pub const DEFAULT_HISTORY_CHARS: usize = 24_000;
+/// Default seconds a session with no connection and no reply stays live (and replayable).
+pub const DEFAULT_IDLE_EVICT_SECS: u64 = 15 * 60;
+
+/// How the engine behaves. Every field has the contract's default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Outbound frames a connection may have queued before it is closed with 1013 (frames).
+    pub connection_queue: usize,
+    /// Commands a session's mailbox holds before senders get `SESSION_BUSY` (commands).
+    pub session_mailbox: usize,
+    /// User inputs that may wait while a reply streams (inputs).
+    pub pending_inputs: usize,
+    /// Frames kept for resume (frames).
+    pub replay_frames: usize,
+    /// Serialized bytes kept for resume (bytes).
+    pub replay_bytes: usize,
+    /// User messages allowed per user per minute (messages).
+    pub messages_per_minute: u32,
+    /// Past turns sent to the model, the new message included (turns).
+    pub history_turns: usize,
+    /// Characters of history sent to the model (characters).
+    pub history_chars: usize,
+    /// Optional system prompt for every conversation.
+    pub system_prompt: Option<String>,
+    /// How long a session without connections or reply stays live and replayable (seconds).
+    pub idle_evict_secs: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            connection_queue: DEFAULT_CONNECTION_QUEUE,
+            session_mailbox: DEFAULT_SESSION_MAILBOX,
+            pending_inputs: DEFAULT_PENDING_INPUTS,
+            replay_frames: DEFAULT_REPLAY_FRAMES,
+            replay_bytes: DEFAULT_REPLAY_BYTES,
+            messages_per_minute: DEFAULT_MESSAGES_PER_MINUTE,
+            history_turns: DEFAULT_HISTORY_TURNS,
+            history_chars: DEFAULT_HISTORY_CHARS,
+            system_prompt: None,
+            idle_evict_secs: DEFAULT_IDLE_EVICT_SECS,
+        }
+    }
+}

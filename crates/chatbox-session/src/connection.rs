@@ -1,0 +1,222 @@
+//! A connection's view of the engine: the edge reads frames to write from a [`Connection`] and
+//! hands it validated client frames; the session side holds a [`Sink`] per connection.
+//!
+//! Each connection has a bounded queue of session frames. When the session cannot enqueue a frame
+//! because the queue is full, it records [`CloseReason::SlowConsumer`] and drops the sink: the
+//! connection's next [`Connection::recv`] returns that reason and the edge closes with 1013. A
+//! frame is never skipped while the connection stays open.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chatbox_core::protocol::{ClientFrame, Envelope, ErrorCode};
+use chatbox_core::{Identity, SessionId};
+use chrono::Utc;
+use tokio::sync::mpsc;
+
+use crate::actor::Command;
+
+/// A connection id, unique within the process.
+pub type ConnId = u64;
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_conn_id() -> ConnId {
+    NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a connection is to its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Participant {
+    /// The session's owner (one of possibly several devices).
+    Owner,
+    /// An admin watching the session read-only.
+    Watcher,
+}
+
+/// Why the engine ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The connection's queue overflowed (WebSocket close 1013, "try again later").
+    SlowConsumer,
+    /// The server is shutting down (1001).
+    ShuttingDown,
+}
+
+impl CloseReason {
+    /// The WebSocket close code.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::SlowConsumer => 1013,
+            Self::ShuttingDown => 1001,
+        }
+    }
+
+    /// The close reason text.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::SlowConsumer => "slow consumer: reconnect and resume",
+            Self::ShuttingDown => "server shutting down",
+        }
+    }
+}
+
+/// What [`Connection::recv`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// A serialized frame to write as one text message.
+    Frame(Arc<str>),
+    /// Close the socket with this reason; nothing follows.
+    Close(CloseReason),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CloseSlot(Mutex<Option<CloseReason>>);
+
+impl CloseSlot {
+    fn set(&self, reason: CloseReason) {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert(reason);
+    }
+
+    fn get(&self) -> Option<CloseReason> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The session side of a connection.
+#[derive(Debug)]
+pub(crate) struct Sink {
+    pub(crate) id: ConnId,
+    tx: mpsc::Sender<Arc<str>>,
+    close: Arc<CloseSlot>,
+}
+
+impl Sink {
+    /// Enqueues a frame; false when the connection must be dropped (overflowed or gone).
+    pub(crate) fn send(&self, frame: &Arc<str>) -> bool {
+        match self.tx.try_send(Arc::clone(frame)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close.set(CloseReason::SlowConsumer);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Marks why the connection ends; the caller then drops the sink.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        self.close.set(reason);
+    }
+}
+
+/// The edge's handle on one connection to one session.
+#[derive(Debug)]
+pub struct Connection {
+    id: ConnId,
+    session_id: SessionId,
+    identity: Identity,
+    participant: Participant,
+    rx: mpsc::Receiver<Arc<str>>,
+    close: Arc<CloseSlot>,
+    mailbox: mpsc::Sender<Command>,
+    direct_tx: mpsc::Sender<Arc<str>>,
+    direct_rx: mpsc::Receiver<Arc<str>>,
+}
+
+/// Room for errors a connection generates about its own frames (bad frames, a full session
+/// mailbox). A client that floods faster than it reads loses the excess error replies, which
+/// are about its own flood; session frames are never dropped this way.
+const DIRECT_QUEUE: usize = 64;
+
+impl Connection {
+    /// A new connection and its sink with a queue of `capacity` frames.
+    pub(crate) fn pair(
+        session_id: SessionId,
+        identity: Identity,
+        participant: Participant,
+        capacity: usize,
+        mailbox: mpsc::Sender<Command>,
+    ) -> (Self, Sink) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let close = Arc::new(CloseSlot::default());
+        let id = next_conn_id();
+        let sink = Sink {
+            id,
+            tx,
+            close: Arc::clone(&close),
+        };
+        let (direct_tx, direct_rx) = mpsc::channel(DIRECT_QUEUE);
+        let conn = Self {
+            id,
+            session_id,
+            identity,
+            participant,
+            rx,
+            close,
+            mailbox,
+            direct_tx,
+            direct_rx,
+        };
+        (conn, sink)
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The session this connection is attached to.
+    pub fn session_id(&self) -> &SessionId {
+        &self.session_id
+    }
+
+    /// Who is connected.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The next frame to write, or the reason to close. Cancel-safe.
+    pub async fn recv(&mut self) -> Outbound {
+        tokio::select! {
+            biased;
+            Some(frame) = self.direct_rx.recv() => Outbound::Frame(frame),
+            frame = self.rx.recv() => match frame {
+                Some(frame) => Outbound::Frame(frame),
+                None => Outbound::Close(self.close.get().unwrap_or(CloseReason::ShuttingDown)),
+            },
+        }
+    }
+
+    /// Hands a validated client frame to the session. Never blocks: when the session's mailbox
+    /// is full the client gets `SESSION_BUSY` and the frame is not processed.
+    pub fn handle(&self, frame: ClientFrame) {
+        let command = Command::Input {
+            conn: self.id,
+            identity: self.identity.clone(),
+            frame,
+        };
+        if self.mailbox.try_send(command).is_err() {
+            self.direct_error(ErrorCode::SessionBusy, "Session busy: please retry");
+        }
+    }
+
+    /// Sends an error to this connection only, without a `seq` (it is not part of the session's
+    /// stream). Used by the edge for frames that fail validation.
+    pub fn direct_error(&self, code: ErrorCode, message: &str) {
+        let env = Envelope::error(code, message, Utc::now()).with_session(&self.session_id);
+        let _ = self.direct_tx.try_send(Arc::from(env.encode()));
+    }
+
+    /// True for a read-only admin watcher.
+    pub fn is_watcher(&self) -> bool {
+        self.participant == Participant::Watcher
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let _ = self.mailbox.try_send(Command::Detach { conn: self.id });
+    }
+}

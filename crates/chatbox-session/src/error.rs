@@ -1,0 +1,33 @@
+//! The engine's error type.
+
+use chatbox_core::StoreError;
+use chatbox_core::protocol::ErrorCode;
+
+/// Why the engine could not do what a connection asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The store failed.
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+    /// The server is shutting down and accepts no new work.
+    #[error("server shutting down")]
+    ShuttingDown,
+    /// The session's mailbox is full.
+    #[error("session busy")]
+    Busy,
+    /// No LLM provider is configured.
+    #[error("no LLM provider configured")]
+    NoProvider,
+}
+
+impl EngineError {
+    /// The contract code a client sees.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Store(_) => ErrorCode::StorageError,
+            Self::ShuttingDown | Self::Busy => ErrorCode::SessionBusy,
+            Self::NoProvider => ErrorCode::LlmUnavailable,
+        }
+    }
+}

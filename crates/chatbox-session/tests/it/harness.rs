@@ -1,0 +1,114 @@
+//! Test harness: an engine over MemoryStore and ScriptedLlm, and frame readers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatbox_core::protocol::ClientFrame;
+use chatbox_core::testing::{MemoryStore, RecordingNotifier, ScriptedLlm};
+use chatbox_core::{Identity, UserId};
+use chatbox_session::{ConnectRequest, Connection, Engine, EngineConfig, EngineDeps, Outbound};
+use chrono::Utc;
+use serde_json::Value;
+
+/// Guards against a hung test; never a timing assertion.
+const RECV_GUARD: Duration = Duration::from_secs(10);
+
+pub struct World {
+    pub engine: Engine,
+    pub store: Arc<MemoryStore>,
+    pub llm: Arc<ScriptedLlm>,
+    pub llm2: Arc<ScriptedLlm>,
+    pub notifier: Arc<RecordingNotifier>,
+}
+
+pub fn world() -> World {
+    world_with(EngineConfig::default())
+}
+
+pub fn world_with(config: EngineConfig) -> World {
+    let store = Arc::new(MemoryStore::new());
+    let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
+    let llm2 = Arc::new(ScriptedLlm::new("claude", "Claude"));
+    let notifier = Arc::new(RecordingNotifier::new("email"));
+    let deps = EngineDeps {
+        store: store.clone(),
+        providers: vec![llm.clone(), llm2.clone()],
+        notifiers: vec![notifier.clone()],
+        admin_panel_url: Some("https://admin.example/sessions".into()),
+    };
+    World {
+        engine: Engine::new(deps, config),
+        store,
+        llm,
+        llm2,
+        notifier,
+    }
+}
+
+pub fn user(id: &str) -> Identity {
+    Identity::new(UserId::parse(id).unwrap(), None, vec![])
+}
+
+pub fn admin(id: &str) -> Identity {
+    Identity::new(
+        UserId::parse(id).unwrap(),
+        Some("Ada".into()),
+        vec!["admin".into()],
+    )
+}
+
+pub async fn connect(world: &World, who: Identity, req: ConnectRequest) -> Connection {
+    world.engine.connect(who, req).await.unwrap().connection
+}
+
+pub async fn next(conn: &mut Connection) -> Value {
+    match tokio::time::timeout(RECV_GUARD, conn.recv())
+        .await
+        .expect("a frame in time")
+    {
+        Outbound::Frame(f) => serde_json::from_str(&f).unwrap(),
+        Outbound::Close(reason) => panic!("connection closed: {reason:?}"),
+    }
+}
+
+/// Reads frames until one of `kind` arrives; returns all read, in order.
+pub async fn until(conn: &mut Connection, kind: &str, done_only: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let f = next(conn).await;
+        let hit = f["type"] == kind && (!done_only || f["metadata"]["done"] == "true");
+        out.push(f);
+        if hit {
+            return out;
+        }
+    }
+}
+
+pub fn frame(json: Value) -> ClientFrame {
+    ClientFrame::parse(json.to_string().as_bytes(), Utc::now()).unwrap()
+}
+
+pub fn say(conn: &Connection, text: &str) {
+    conn.handle(frame(
+        serde_json::json!({"type": "user_message", "content": text}),
+    ));
+}
+
+pub fn envelope_types(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| f["type"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+pub fn text_of(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "ai_response" && f["metadata"]["done"] == "false")
+        .map(|f| f["content"].as_str().unwrap_or(""))
+        .collect()
+}
+
+pub fn seqs(frames: &[Value]) -> Vec<u64> {
+    frames.iter().filter_map(|f| f["seq"].as_u64()).collect()
+}

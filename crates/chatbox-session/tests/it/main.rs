@@ -1,0 +1,10 @@
+//! Engine behaviour end to end over the in-memory ports: resolution, ordering, fan-out, replay,
+//! replies and their failures, limits, help requests and shutdown.
+
+// Test helpers may unwrap: a panic here is a failing test.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+mod replies;
+mod sessions;
+mod streams;

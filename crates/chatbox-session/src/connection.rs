@@ -189,6 +189,40 @@ impl Connection {
         }
     }
 
+    /// A cloneable handle for passing client frames in, for the task that reads the socket
+    /// while another task writes it.
+    pub fn inputs(&self) -> Inputs {
+        Inputs {
+            id: self.id,
+            session_id: self.session_id.clone(),
+            identity: self.identity.clone(),
+            mailbox: self.mailbox.clone(),
+            direct: self.direct_tx.clone(),
+        }
+    }
+
+    /// Hands a validated client frame to the session (see [`Inputs::handle`]).
+    pub fn handle(&self, frame: ClientFrame) {
+        self.inputs().handle(frame);
+    }
+
+    /// True for a read-only admin watcher.
+    pub fn is_watcher(&self) -> bool {
+        self.participant == Participant::Watcher
+    }
+}
+
+/// The input side of a [`Connection`].
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    id: ConnId,
+    session_id: SessionId,
+    identity: Identity,
+    mailbox: mpsc::Sender<Command>,
+    direct: mpsc::Sender<Arc<str>>,
+}
+
+impl Inputs {
     /// Hands a validated client frame to the session. Never blocks: when the session's mailbox
     /// is full the client gets `SESSION_BUSY` and the frame is not processed.
     pub fn handle(&self, frame: ClientFrame) {
@@ -206,12 +240,17 @@ impl Connection {
     /// stream). Used by the edge for frames that fail validation.
     pub fn direct_error(&self, code: ErrorCode, message: &str) {
         let env = Envelope::error(code, message, Utc::now()).with_session(&self.session_id);
-        let _ = self.direct_tx.try_send(Arc::from(env.encode()));
+        let _ = self.direct.try_send(Arc::from(env.encode()));
     }
 
-    /// True for a read-only admin watcher.
-    pub fn is_watcher(&self) -> bool {
-        self.participant == Participant::Watcher
+    /// The session the connection is attached to.
+    pub fn session_id(&self) -> &SessionId {
+        &self.session_id
+    }
+
+    /// Who is connected.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 

@@ -28,6 +28,6 @@ mod engine;
 mod reply;
 
 pub use config::EngineConfig;
-pub use connection::{CloseReason, Connection, Outbound, Participant};
+pub use connection::{CloseReason, Connection, Inputs, Outbound, Participant};
 pub use engine::{ConnectRequest, Connected, Engine, EngineDeps};
 pub use error::EngineError;

@@ -1,3 +1,21 @@
-//! The network edge (to be built by the main-job issue): an axum `Router` with the WebSocket
-//! (fastwebsockets) and REST handlers, JWT checks, origins, the web UI, health and metrics. It
-//! is the one place that turns errors into HTTP and WebSocket responses.
+//! The network edge: an axum [`Router`](axum::Router) serving the WebSocket and REST API of
+//! CONTRACT §1–3, ready to be nested at any path prefix by the server or by a host app.
+//!
+//! - [`auth`]: JWT verification (HMAC only) and token extraction; the query token is never logged.
+//! - [`ws`]: the upgrade (checks in contract order, no slot leaked on failure) and the two tasks
+//!   of a connection: one reads the socket, one writes it (the only writer, fed by the engine's
+//!   bounded queue; heartbeats, token expiry, 1009/1003/1013/1001 closes).
+//! - [`rest`]: health, readiness and the user's session endpoints.
+//! - [`api_error`]: the one place errors become HTTP responses.
+
+pub mod api_error;
+pub mod auth;
+pub mod config;
+pub mod conn_limit;
+pub mod rest;
+pub mod router;
+pub mod session_json;
+pub mod ws;
+
+pub use config::EdgeConfig;
+pub use router::{Edge, router};

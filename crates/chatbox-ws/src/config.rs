@@ -1,0 +1,64 @@
+//! Edge settings, with the contract's defaults.
+
+use serde::Deserialize;
+
+/// Default concurrent WebSocket connections per user.
+pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 10;
+/// Default largest inbound WebSocket message, in bytes.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1_048_576;
+/// Default seconds between server pings.
+pub const DEFAULT_PING_INTERVAL_SECS: u64 = 30;
+/// Default seconds without any frame from the client before the connection is closed.
+pub const DEFAULT_PONG_TIMEOUT_SECS: u64 = 60;
+/// Default seconds an open socket outlives its token's expiry without a fresh `auth` frame.
+pub const DEFAULT_TOKEN_GRACE_SECS: u64 = 300;
+/// Default JWT clock leeway in seconds.
+pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
+/// Default size of a user's own session list.
+pub const DEFAULT_USER_SESSIONS_LIMIT: u32 = 100;
+
+/// How the edge behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// HMAC secret for JWTs (bytes of the string; at least 32 outside dev mode).
+    pub jwt_secret: String,
+    /// `HS256`, `HS384` or `HS512`.
+    pub jwt_algorithm: String,
+    /// Clock leeway for `exp`/`nbf` (seconds).
+    pub jwt_leeway_secs: u64,
+    /// Accept tokens without `exp`.
+    pub jwt_allow_no_exp: bool,
+    /// Allowed `Origin` values for WebSocket upgrades; empty allows any.
+    pub allowed_origins: Vec<String>,
+    /// Concurrent WebSocket connections per user (connections).
+    pub max_connections_per_user: usize,
+    /// Largest inbound message (bytes); bigger closes with 1009.
+    pub max_message_size: usize,
+    /// Interval between server pings (seconds).
+    pub ping_interval_secs: u64,
+    /// Silence from the client after which the connection is closed (seconds).
+    pub pong_timeout_secs: u64,
+    /// How long a socket outlives its token's expiry without a fresh token (seconds).
+    pub token_grace_secs: u64,
+    /// Rows in `GET sessions` (sessions).
+    pub user_sessions_limit: u32,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            jwt_algorithm: "HS256".into(),
+            jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
+            jwt_allow_no_exp: false,
+            allowed_origins: Vec::new(),
+            max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            ping_interval_secs: DEFAULT_PING_INTERVAL_SECS,
+            pong_timeout_secs: DEFAULT_PONG_TIMEOUT_SECS,
+            token_grace_secs: DEFAULT_TOKEN_GRACE_SECS,
+            user_sessions_limit: DEFAULT_USER_SESSIONS_LIMIT,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The router and the state its handlers share.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use chatbox_session::Engine;
+
+use crate::auth::{AuthError, JwtVerifier};
+use crate::config::EdgeConfig;
+use crate::conn_limit::ConnectionLimiter;
+use crate::{rest, ws};
+
+/// What the edge's handlers share. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    engine: Engine,
+    verifier: JwtVerifier,
+    config: Arc<EdgeConfig>,
+    limiter: Arc<ConnectionLimiter>,
+}
+
+impl Edge {
+    /// An edge over `engine`; fails when the JWT algorithm is not supported.
+    pub fn new(engine: Engine, config: EdgeConfig) -> Result<Self, AuthError> {
+        let verifier = JwtVerifier::new(
+            config.jwt_secret.as_bytes(),
+            &config.jwt_algorithm,
+            config.jwt_leeway_secs,
+            config.jwt_allow_no_exp,
+        )?;
+        let limiter = ConnectionLimiter::new(config.max_connections_per_user);
+        Ok(Self {
+            engine,
+            verifier,
+            config: Arc::new(config),
+            limiter,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The JWT verifier.
+    pub fn verifier(&self) -> &JwtVerifier {
+        &self.verifier
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EdgeConfig {
+        &self.config
+    }
+
+    /// The per-user connection limiter.
+    pub fn limiter(&self) -> &Arc<ConnectionLimiter> {
+        &self.limiter
+    }
+}
+
+/// The API as a router with paths relative to the prefix; nest it at `P`
+/// (`Router::new().nest("/chatbox", chatbox_ws::router(edge))`).
+pub fn router(edge: Edge) -> Router {
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(rest::healthz))
+        .route("/readyz", get(rest::readyz))
+        .route("/sessions", get(rest::list_sessions))
+        .route("/sessions/{id}", get(rest::get_session))
+        .route("/sessions/{id}/end", post(rest::end_session))
+        .route(
+            "/sessions/{id}/share",
+            post(rest::share_session).delete(rest::unshare_session),
+        )
+        .route("/shared/{token}", get(rest::shared))
+        .with_state(edge)
+}

@@ -1,0 +1,340 @@
+//! The WebSocket endpoint (CONTRACT §3).
+//!
+//! Before the upgrade, in order: a token (401 `Missing authentication token`), a valid token
+//! (401 `Authentication failed`), an allowed origin when an allow-list is set (403), a free
+//! per-user slot (429), a real upgrade request (400). The slot is a guard owned by the connection,
+//! so any failure after taking it — a bad upgrade, a client that vanishes mid-handshake — gives it
+//! back.
+//!
+//! After the upgrade a connection is two tasks. The reader parses frames and hands them to the
+//! engine; a malformed frame gets an `error` frame and the connection stays open; a binary frame
+//! closes with 1003, an oversized one with 1009. The writer is the socket's only writer: it
+//! writes the engine's frames in order, answers pings, sends heartbeats, and closes with the
+//! engine's reason (1013 for a slow consumer, 1001 at shutdown), 4001 when the token expired
+//! beyond its grace, or 1001 when the client went silent.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::StatusCode;
+use axum::http::header::ORIGIN;
+use axum::response::{IntoResponse, Response};
+use chatbox_core::protocol::{ClientCommand, ClientFrame, ErrorCode};
+use chatbox_core::{SessionId, UserId};
+use chatbox_session::{ConnectRequest, Inputs, Outbound};
+use chrono::Utc;
+use fastwebsockets::{
+    Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
+};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::sync::mpsc;
+
+use crate::auth::{JwtVerifier, request_token};
+use crate::conn_limit::Slot;
+use crate::router::Edge;
+
+type Io = TokioIo<Upgraded>;
+
+/// WebSocket close code for an expired token.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+
+/// The query of `GET ws`. The token is read here and never logged.
+#[derive(Debug, Default, Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+    session_id: Option<String>,
+    last_seq: Option<u64>,
+    mode: Option<String>,
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response {
+    (status, body).into_response()
+}
+
+/// `GET ws`: checks, then upgrades and serves the connection.
+pub async fn upgrade(
+    State(edge): State<Edge>,
+    Query(query): Query<WsQuery>,
+    mut req: Request,
+) -> Response {
+    let Some(token) = request_token(req.headers(), query.token.as_deref()) else {
+        return text(StatusCode::UNAUTHORIZED, "Missing authentication token");
+    };
+    let Ok(verified) = edge.verifier().verify(token) else {
+        return text(StatusCode::UNAUTHORIZED, "Authentication failed");
+    };
+    let allowed = &edge.config().allowed_origins;
+    if !allowed.is_empty() {
+        let origin = req.headers().get(ORIGIN).and_then(|o| o.to_str().ok());
+        if !origin.is_some_and(|o| allowed.iter().any(|a| a == o)) {
+            return text(StatusCode::FORBIDDEN, "Origin not allowed");
+        }
+    }
+    let Some(slot) = edge.limiter().try_acquire(&verified.identity.user_id) else {
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Connection limit exceeded, please try again later",
+        );
+    };
+    let session_id = match query
+        .session_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(SessionId::parse)
+    {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return text(StatusCode::BAD_REQUEST, "Invalid session_id"),
+    };
+    if !fastwebsockets::upgrade::is_upgrade_request(&req) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Expected a WebSocket upgrade request",
+        );
+    }
+    let (response, upgraded) = match fastwebsockets::upgrade::upgrade(&mut req) {
+        Ok(pair) => pair,
+        Err(_) => return text(StatusCode::BAD_REQUEST, "Invalid WebSocket upgrade request"),
+    };
+    let connect = ConnectRequest {
+        session_id,
+        last_seq: query.last_seq,
+        watch: query.mode.as_deref() == Some("watch"),
+    };
+    tokio::spawn(async move {
+        match upgraded.await {
+            Ok(ws) => {
+                serve(
+                    ws,
+                    edge,
+                    verified.identity,
+                    verified.expires_at,
+                    connect,
+                    slot,
+                )
+                .await
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade did not complete"),
+        }
+    });
+    response.map(|_| Body::empty())
+}
+
+/// A message from the reader to the writer.
+#[derive(Debug)]
+enum Control {
+    Pong(Vec<u8>),
+    Close(u16, &'static str),
+}
+
+/// Shared clocks of a connection (milliseconds / seconds since the Unix epoch).
+#[derive(Debug)]
+struct Clocks {
+    last_seen_ms: AtomicI64,
+    token_expires: AtomicI64,
+}
+
+async fn serve(
+    ws: WebSocket<Io>,
+    edge: Edge,
+    identity: chatbox_core::Identity,
+    expires_at: Option<i64>,
+    request: ConnectRequest,
+    slot: Slot,
+) {
+    let user = identity.user_id.clone();
+    let (mut rd, mut wr) = ws.split(tokio::io::split);
+    let connected = match edge.engine().connect(identity, request).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(user = %user, error = %e, "connect refused");
+            let (code, reason) = match e {
+                chatbox_session::EngineError::ShuttingDown => (1001, "server shutting down"),
+                _ => (1011, "could not open the session"),
+            };
+            let _ = wr.write_frame(Frame::close(code, reason.as_bytes())).await;
+            return;
+        }
+    };
+    let mut conn = connected.connection;
+    tracing::debug!(user = %user, session = %conn.session_id(), "websocket connected");
+    let cfg = edge.config();
+    rd.set_auto_close(false);
+    rd.set_auto_pong(false);
+    rd.set_max_message_size(cfg.max_message_size.saturating_add(1));
+    let clocks = Arc::new(Clocks {
+        last_seen_ms: AtomicI64::new(Utc::now().timestamp_millis()),
+        token_expires: AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
+    });
+    let (ctl_tx, ctl_rx) = mpsc::channel(16);
+    let reader = tokio::spawn(read_loop(
+        rd,
+        conn.inputs(),
+        ctl_tx,
+        Arc::clone(&clocks),
+        edge.verifier().clone(),
+        user.clone(),
+        cfg.max_message_size,
+    ));
+    let timing = Timing {
+        ping: Duration::from_secs(cfg.ping_interval_secs.max(1)),
+        silence_ms: i64::try_from(cfg.pong_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        grace_secs: i64::try_from(cfg.token_grace_secs).unwrap_or(i64::MAX),
+    };
+    write_loop(&mut wr, &mut conn, ctl_rx, &clocks, timing).await;
+    reader.abort();
+    drop(conn);
+    drop(slot);
+    tracing::debug!(user = %user, "websocket closed");
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    ping: Duration,
+    silence_ms: i64,
+    grace_secs: i64,
+}
+
+async fn write_loop(
+    wr: &mut WebSocketWrite<WriteHalf<Io>>,
+    conn: &mut chatbox_session::Connection,
+    mut ctl: mpsc::Receiver<Control>,
+    clocks: &Clocks,
+    timing: Timing,
+) {
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + timing.ping, timing.ping);
+    loop {
+        let result = tokio::select! {
+            biased;
+            control = ctl.recv() => match control {
+                Some(Control::Pong(payload)) => wr.write_frame(Frame::pong(Payload::Owned(payload))).await,
+                Some(Control::Close(code, reason)) => {
+                    let _ = wr.write_frame(Frame::close(code, reason.as_bytes())).await;
+                    return;
+                }
+                // The reader stopped (the peer closed or vanished).
+                None => return,
+            },
+            out = conn.recv() => match out {
+                Outbound::Frame(frame) => wr.write_frame(Frame::text(Payload::Borrowed(frame.as_bytes()))).await,
+                Outbound::Close(reason) => {
+                    let _ = wr.write_frame(Frame::close(reason.code(), reason.text().as_bytes())).await;
+                    return;
+                }
+            },
+            _ = heartbeat.tick() => {
+                let now = Utc::now();
+                if now.timestamp() > clocks.token_expires.load(Ordering::Relaxed).saturating_add(timing.grace_secs) {
+                    let _ = wr.write_frame(Frame::close(CLOSE_TOKEN_EXPIRED, b"token expired")).await;
+                    return;
+                }
+                if now.timestamp_millis() - clocks.last_seen_ms.load(Ordering::Relaxed) > timing.silence_ms {
+                    let _ = wr.write_frame(Frame::close(1001, b"no pong: connection idle")).await;
+                    return;
+                }
+                wr.write_frame(Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"hb"))).await
+            }
+        };
+        if result.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_loop(
+    mut rd: WebSocketRead<ReadHalf<Io>>,
+    inputs: Inputs,
+    ctl: mpsc::Sender<Control>,
+    clocks: Arc<Clocks>,
+    verifier: JwtVerifier,
+    user: UserId,
+    max_message: usize,
+) {
+    let mut partial: Option<Vec<u8>> = None;
+    let mut no_obligations = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
+    loop {
+        let frame = match rd.read_frame(&mut no_obligations).await {
+            Ok(frame) => frame,
+            Err(WebSocketError::FrameTooLarge) => {
+                let _ = ctl.send(Control::Close(1009, "message too large")).await;
+                return;
+            }
+            Err(_) => return,
+        };
+        clocks
+            .last_seen_ms
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        match frame.opcode {
+            OpCode::Text if frame.fin && partial.is_none() => {
+                handle_text(&frame.payload, &inputs, &clocks, &verifier, &user);
+            }
+            OpCode::Text | OpCode::Continuation => {
+                let buf = partial.get_or_insert_with(Vec::new);
+                buf.extend_from_slice(&frame.payload);
+                if buf.len() > max_message {
+                    let _ = ctl.send(Control::Close(1009, "message too large")).await;
+                    return;
+                }
+                if frame.fin {
+                    let whole = partial.take().unwrap_or_default();
+                    handle_text(&whole, &inputs, &clocks, &verifier, &user);
+                }
+            }
+            OpCode::Binary => {
+                let _ = ctl
+                    .send(Control::Close(1003, "binary frames are not supported"))
+                    .await;
+                return;
+            }
+            OpCode::Close => {
+                let _ = ctl.send(Control::Close(1000, "")).await;
+                return;
+            }
+            OpCode::Ping => {
+                let _ = ctl.send(Control::Pong(frame.payload.to_vec())).await;
+            }
+            OpCode::Pong => {}
+        }
+    }
+}
+
+fn handle_text(
+    bytes: &[u8],
+    inputs: &Inputs,
+    clocks: &Clocks,
+    verifier: &JwtVerifier,
+    user: &UserId,
+) {
+    let frame = match ClientFrame::parse(bytes, Utc::now()) {
+        Ok(frame) => frame,
+        Err(e) => return inputs.direct_error(e.code(), &e.to_string()),
+    };
+    if let ClientCommand::Auth { token } = &frame.command {
+        match verifier.verify(token) {
+            Ok(v) if &v.identity.user_id == user => {
+                clocks
+                    .token_expires
+                    .store(v.expires_at.unwrap_or(i64::MAX), Ordering::Relaxed);
+            }
+            _ => inputs.direct_error(
+                ErrorCode::Forbidden,
+                "The new token is invalid or for another user",
+            ),
+        }
+        return;
+    }
+    if let Some(id) = &frame.session_id
+        && id != inputs.session_id()
+    {
+        let msg = "This connection belongs to another session; reconnect with ?session_id=";
+        return inputs.direct_error(ErrorCode::NotFound, msg);
+    }
+    inputs.handle(frame);
+}

@@ -1,0 +1,373 @@
+//! The WebSocket endpoint end to end.
+
+use axum::Router;
+use chatbox_core::ports::llm::{Chunk, LlmError, Usage};
+use chatbox_core::testing::Script;
+use chatbox_ws::EdgeConfig;
+use fastwebsockets::{Frame, Payload};
+use serde_json::json;
+
+use crate::client::*;
+
+#[tokio::test]
+async fn connect_chat_and_read_the_session_over_rest() {
+    let s = serve(EdgeConfig::default()).await;
+    s.llm.push(Script::reply(["Open ", "Settings"]));
+    let t = token("u1", &[]);
+    let mut c = ws(&s, "/ws", &t).await;
+    let status = json(&mut c).await;
+    assert_eq!(status["type"], "connection_status");
+    assert_eq!(status["user_id"], "u1");
+    assert_eq!(status["models"], json!([{"id": "gpt", "name": "GPT"}]));
+    assert!(status["seq"].is_u64());
+    let sid = status["session_id"].as_str().unwrap().to_owned();
+    send(
+        &mut c,
+        json!({"type": "user_message", "session_id": sid, "content": "How do I reset?"}),
+    )
+    .await;
+    let frames = until_done(&mut c).await;
+    let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "user_message",
+            "loading",
+            "ai_response",
+            "ai_response",
+            "ai_response"
+        ]
+    );
+    assert_eq!(reply_text(&frames), "Open Settings");
+    let (code, body) = api(&s, "GET", &format!("/sessions/{sid}"), &t).await;
+    assert_eq!(code, 200);
+    let msgs = body["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[1]["content"], "Open Settings");
+    assert!(body["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(body["name"], "How do I reset?");
+}
+
+#[tokio::test]
+async fn history_reaches_the_provider_over_the_socket() {
+    let s = serve(EdgeConfig::default()).await;
+    let t = token("u1", &[]);
+    let mut c = ws(&s, "/ws", &t).await;
+    json(&mut c).await;
+    send(&mut c, json!({"type": "user_message", "content": "one"})).await;
+    until_done(&mut c).await;
+    send(&mut c, json!({"type": "user_message", "content": "two"})).await;
+    until_done(&mut c).await;
+    let req = &s.llm.requests()[1];
+    let texts: Vec<&str> = req.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["one", "echo: one", "two"]);
+}
+
+#[tokio::test]
+async fn two_devices_receive_identical_streams() {
+    let s = serve(EdgeConfig::default()).await;
+    s.llm.push(Script::reply(["a", "b", "c"]));
+    let t = token("u1", &[]);
+    let mut phone = ws(&s, "/ws", &t).await;
+    let mut laptop = ws(&s, "/ws", &t).await;
+    json(&mut phone).await;
+    json(&mut laptop).await;
+    send(&mut phone, json!({"type": "user_message", "content": "hi"})).await;
+    assert_eq!(until_done(&mut phone).await, until_done(&mut laptop).await);
+}
+
+#[tokio::test]
+async fn dropping_mid_reply_and_resuming_loses_and_duplicates_nothing() {
+    let s = serve(EdgeConfig::default()).await;
+    let (tx, script) = Script::channel();
+    s.llm.push(script);
+    let t = token("u1", &[]);
+    let mut c = ws(&s, "/ws", &t).await;
+    let sid = json(&mut c).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(
+        &mut c,
+        json!({"type": "user_message", "content": "long answer please"}),
+    )
+    .await;
+    tx.unbounded_send(Ok(Chunk::Text("one ".into()))).unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let f = json(&mut c).await;
+        let is_chunk = f["type"] == "ai_response";
+        seen.push(f);
+        if is_chunk {
+            break;
+        }
+    }
+    let last_seq = seen.last().unwrap()["seq"].as_u64().unwrap();
+    drop(c);
+    tx.unbounded_send(Ok(Chunk::Text("two ".into()))).unwrap();
+    tx.unbounded_send(Ok(Chunk::Text("three".into()))).unwrap();
+    let mut again = ws(&s, &format!("/ws?session_id={sid}&last_seq={last_seq}"), &t).await;
+    let status = json(&mut again).await;
+    assert_eq!(status["session_id"], sid);
+    assert_eq!(status["metadata"]["recovered"], "true");
+    tx.unbounded_send(Ok(Chunk::Finished(Usage {
+        input_tokens: 5,
+        output_tokens: 3,
+        estimated: false,
+    })))
+    .unwrap();
+    let rest = until_done(&mut again).await;
+    assert_eq!(
+        format!("{}{}", reply_text(&seen), reply_text(&rest)),
+        "one two three"
+    );
+    assert_eq!(rest[0]["seq"].as_u64().unwrap(), last_seq + 1);
+
+    // Reconnecting after the reply finished: the reply is in the history.
+    let (_, body) = api(&s, "GET", &format!("/sessions/{sid}"), &t).await;
+    assert_eq!(body["messages"][1]["content"], "one two three");
+}
+
+#[tokio::test]
+async fn another_users_session_is_never_revealed_and_errors_reach_only_the_sender() {
+    let s = serve(EdgeConfig::default()).await;
+    let owner_t = token("owner", &[]);
+    let mut owner = ws(&s, "/ws", &owner_t).await;
+    let sid = json(&mut owner).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut intruder = ws(
+        &s,
+        &format!("/ws?session_id={sid}"),
+        &token("intruder", &[]),
+    )
+    .await;
+    let status = json(&mut intruder).await;
+    assert_ne!(
+        status["session_id"], sid,
+        "a fresh session, not the owner's"
+    );
+    send(
+        &mut intruder,
+        json!({"type": "user_message", "session_id": sid, "content": "let me in"}),
+    )
+    .await;
+    let err = json(&mut intruder).await;
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["error"]["code"], "NOT_FOUND");
+    let (code, _) = api(
+        &s,
+        "GET",
+        &format!("/sessions/{sid}"),
+        &token("intruder", &[]),
+    )
+    .await;
+    assert_eq!(code, 404);
+    // The owner saw nothing of it: their next frame answers their own ping.
+    send(&mut owner, json!({"type": "ping"})).await;
+    assert_eq!(json(&mut owner).await["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_bad_frame_gets_an_error_and_the_connection_stays_open() {
+    let s = serve(EdgeConfig::default()).await;
+    let mut c = ws(&s, "/ws", &token("u1", &[])).await;
+    json(&mut c).await;
+    c.write_frame(Frame::text(Payload::Borrowed(b"{not json")))
+        .await
+        .unwrap();
+    assert_eq!(json(&mut c).await["error"]["code"], "INVALID_FORMAT");
+    send(&mut c, json!({"type": "teleport"})).await;
+    assert_eq!(json(&mut c).await["error"]["code"], "UNKNOWN_TYPE");
+    send(&mut c, json!({"type": "user_message"})).await;
+    assert_eq!(json(&mut c).await["error"]["code"], "MISSING_FIELD");
+    send(&mut c, json!({"type": "ping"})).await;
+    assert_eq!(json(&mut c).await["type"], "pong", "still open");
+}
+
+#[tokio::test]
+async fn oversized_and_binary_frames_close_with_1009_and_1003() {
+    let s = serve(EdgeConfig {
+        max_message_size: 1024,
+        ..Default::default()
+    })
+    .await;
+    let t = token("u1", &[]);
+    let mut c = ws(&s, "/ws", &t).await;
+    json(&mut c).await;
+    let big = json!({"type": "user_message", "content": "x".repeat(2000)}).to_string();
+    c.write_frame(Frame::text(Payload::Owned(big.into_bytes())))
+        .await
+        .unwrap();
+    assert_eq!(closed(&mut c).await, 1009);
+    let mut b = ws(&s, "/ws", &t).await;
+    json(&mut b).await;
+    b.write_frame(Frame::binary(Payload::Borrowed(b"\x00\x01")))
+        .await
+        .unwrap();
+    assert_eq!(closed(&mut b).await, 1003);
+}
+
+#[tokio::test]
+async fn the_eleventh_connection_is_refused_and_failed_upgrades_leak_no_slot() {
+    let s = serve(EdgeConfig {
+        allowed_origins: vec!["https://app.example".into()],
+        ..Default::default()
+    })
+    .await;
+    let t = token("u1", &[]);
+    let auth = format!("Bearer {t}");
+    // Failed upgrades after the token check: wrong origin (403) and not an upgrade (400).
+    for _ in 0..12 {
+        let mut h: Vec<(&str, String)> = upgrade_headers();
+        h.push(("Authorization", auth.clone()));
+        h.push(("Origin", "https://evil.example".into()));
+        let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(http(&s, "GET", "/ws", &refs).await.0, 403);
+        let plain = [
+            ("Authorization", auth.as_str()),
+            ("Origin", "https://app.example"),
+        ];
+        assert_eq!(http(&s, "GET", "/ws", &plain).await.0, 400);
+    }
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let stream = ws_with_origin(&s, &t).await;
+        open.push(stream);
+    }
+    let mut h = upgrade_headers();
+    h.push(("Authorization", auth.clone()));
+    h.push(("Origin", "https://app.example".into()));
+    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, body) = http(&s, "GET", "/ws", &refs).await;
+    assert_eq!(code, 429, "{body}");
+    drop(open.pop());
+    // The slot comes back once the server sees the close.
+    let mut reopened = false;
+    for _ in 0..100 {
+        let (code, _) = http_quick(&s, &refs).await;
+        if code == 101 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(reopened, "a closed connection frees its slot");
+}
+
+async fn ws_with_origin(s: &Server, t: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let req = format!(
+        "GET {}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: https://app.example\r\nAuthorization: Bearer {t}\r\n\r\n",
+        s.prefix
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 12];
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 101");
+    stream
+}
+
+async fn http_quick(s: &Server, headers: &[(&str, &str)]) -> (u16, ()) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut req = format!("GET {}/ws HTTP/1.1\r\nHost: x\r\n", s.prefix);
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 12];
+    stream.read_exact(&mut buf).await.unwrap();
+    (
+        String::from_utf8_lossy(&buf[9..12]).parse().unwrap_or(0),
+        (),
+    )
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_checked_before_the_upgrade() {
+    let s = serve(EdgeConfig::default()).await;
+    let h = upgrade_headers();
+    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (code, body) = http(&s, "GET", "/ws", &refs).await;
+    assert_eq!((code, body.as_str()), (401, "Missing authentication token"));
+    let (code, body) = http(&s, "GET", "/ws?token=garbage", &refs).await;
+    assert_eq!((code, body.as_str()), (401, "Authentication failed"));
+    let (code, _) = http_quick(
+        &s,
+        &[
+            refs.as_slice(),
+            &[("Authorization", &format!("Bearer {}", token("u1", &[])))],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(code, 101);
+    let query = format!("/ws?token={}", token("u1", &[]));
+    let (code, _) = http_quick_path(&s, &query, &refs).await;
+    assert_eq!(code, 101, "the query token works too");
+}
+
+async fn http_quick_path(s: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, ()) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut req = format!("GET {}{path} HTTP/1.1\r\nHost: x\r\n", s.prefix);
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 12];
+    stream.read_exact(&mut buf).await.unwrap();
+    (
+        String::from_utf8_lossy(&buf[9..12]).parse().unwrap_or(0),
+        (),
+    )
+}
+
+#[tokio::test]
+async fn provider_errors_reach_the_client_with_a_done_frame() {
+    let s = serve(EdgeConfig::default()).await;
+    s.llm
+        .push(Script::Fail(LlmError::RateLimited { retry_after: None }));
+    let mut c = ws(&s, "/ws", &token("u1", &[])).await;
+    json(&mut c).await;
+    send(&mut c, json!({"type": "user_message", "content": "hi"})).await;
+    let frames = until_done(&mut c).await;
+    let err = frames.iter().find(|f| f["type"] == "error").unwrap();
+    assert_eq!(err["error"]["code"], "LLM_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn shutdown_closes_clients_with_1001() {
+    let s = serve(EdgeConfig::default()).await;
+    let mut c = ws(&s, "/ws", &token("u1", &[])).await;
+    json(&mut c).await;
+    s.engine.shutdown(std::time::Duration::from_secs(5)).await;
+    assert_eq!(closed(&mut c).await, 1001);
+}
+
+#[tokio::test]
+async fn a_host_app_can_nest_the_router_under_its_own_prefix() {
+    let s = serve_at("/support/chat", EdgeConfig::default(), |api| {
+        Router::new()
+            .route("/", axum::routing::get(|| async { "host home" }))
+            .nest("/support/chat", api)
+    })
+    .await;
+    let t = token("u1", &[]);
+    let mut c = ws(&s, "/ws", &t).await;
+    json(&mut c).await;
+    send(
+        &mut c,
+        json!({"type": "user_message", "content": "nested?"}),
+    )
+    .await;
+    assert_eq!(reply_text(&until_done(&mut c).await), "echo: nested?");
+    let (code, body) = api(&s, "GET", "/sessions", &t).await;
+    assert_eq!(code, 200);
+    assert_eq!(body["count"], 1);
+}

@@ -34,8 +34,6 @@ const HELP_LIMIT: u32 = 5;
 const HELP_WINDOW: Duration = Duration::from_secs(300);
 /// Attempts per notifier for a transient failure.
 const NOTIFY_ATTEMPTS: u32 = 3;
-/// The engine-side cap on one reply, beyond the provider's own timeouts.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A message to a session task.
 #[derive(Debug)]
@@ -376,6 +374,7 @@ impl Actor {
             &id,
             &self.session.user_id,
         );
+        let timeout = Duration::from_secs(cfg.reply_timeout_secs.max(1));
         let (reply_id, cancel) = self.state.start_reply(provider.id(), Instant::now());
         let mailbox = self.mailbox.clone();
         self.shared.tracker.spawn(reply::run(
@@ -383,7 +382,7 @@ impl Actor {
             request,
             reply_id,
             cancel,
-            REPLY_TIMEOUT,
+            timeout,
             mailbox,
         ));
     }

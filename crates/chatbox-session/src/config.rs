@@ -20,6 +20,8 @@ pub const DEFAULT_HISTORY_TURNS: usize = 20;
 pub const DEFAULT_HISTORY_CHARS: usize = 24_000;
 /// Default seconds a session with no connection and no reply stays live (and replayable).
 pub const DEFAULT_IDLE_EVICT_SECS: u64 = 15 * 60;
+/// Default cap on one streamed reply, in seconds (the Go service's `llm_stream_timeout`).
+pub const DEFAULT_REPLY_TIMEOUT_SECS: u64 = 120;
 
 /// How the engine behaves. Every field has the contract's default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -45,6 +47,8 @@ pub struct EngineConfig {
     pub system_prompt: Option<String>,
     /// How long a session without connections or reply stays live and replayable (seconds).
     pub idle_evict_secs: u64,
+    /// The longest one streamed reply may take before it fails with `LLM_TIMEOUT` (seconds).
+    pub reply_timeout_secs: u64,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +64,7 @@ impl Default for EngineConfig {
             history_chars: DEFAULT_HISTORY_CHARS,
             system_prompt: None,
             idle_evict_secs: DEFAULT_IDLE_EVICT_SECS,
+            reply_timeout_secs: DEFAULT_REPLY_TIMEOUT_SECS,
         }
     }
 }

@@ -15,6 +15,8 @@ pub mod conn_limit;
 pub mod rest;
 pub mod router;
 pub mod session_json;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod ws;
 
 pub use config::EdgeConfig;

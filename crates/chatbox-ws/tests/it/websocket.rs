@@ -218,36 +218,29 @@ async fn the_eleventh_connection_is_refused_and_failed_upgrades_leak_no_slot() {
     .await;
     let t = token("u1", &[]);
     let auth = format!("Bearer {t}");
+    let good = [
+        ("Authorization", auth.as_str()),
+        ("Origin", "https://app.example"),
+    ];
     // Failed upgrades after the token check: wrong origin (403) and not an upgrade (400).
     for _ in 0..12 {
-        let mut h: Vec<(&str, String)> = upgrade_headers();
-        h.push(("Authorization", auth.clone()));
-        h.push(("Origin", "https://evil.example".into()));
-        let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(http(&s, "GET", "/ws", &refs).await.0, 403);
-        let plain = [
+        let evil = [
             ("Authorization", auth.as_str()),
-            ("Origin", "https://app.example"),
+            ("Origin", "https://evil.example"),
         ];
-        assert_eq!(http(&s, "GET", "/ws", &plain).await.0, 400);
+        assert_eq!(upgrade(&s, "/ws", &evil).await, 403);
+        assert_eq!(http(&s, "GET", "/ws", &good).await.0, 400);
     }
     let mut open = Vec::new();
     for _ in 0..10 {
-        let stream = ws_with_origin(&s, &t).await;
-        open.push(stream);
+        open.push(ws_with_origin(&s, &t).await);
     }
-    let mut h = upgrade_headers();
-    h.push(("Authorization", auth.clone()));
-    h.push(("Origin", "https://app.example".into()));
-    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (code, body) = http(&s, "GET", "/ws", &refs).await;
-    assert_eq!(code, 429, "{body}");
+    assert_eq!(upgrade(&s, "/ws", &good).await, 429, "the 11th connection");
     drop(open.pop());
     // The slot comes back once the server sees the close.
     let mut reopened = false;
     for _ in 0..100 {
-        let (code, _) = http_quick(&s, &refs).await;
-        if code == 101 {
+        if upgrade(&s, "/ws", &good).await == 101 {
             reopened = true;
             break;
         }
@@ -270,62 +263,22 @@ async fn ws_with_origin(s: &Server, t: &str) -> tokio::net::TcpStream {
     stream
 }
 
-async fn http_quick(s: &Server, headers: &[(&str, &str)]) -> (u16, ()) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let mut req = format!("GET {}/ws HTTP/1.1\r\nHost: x\r\n", s.prefix);
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = [0u8; 12];
-    stream.read_exact(&mut buf).await.unwrap();
-    (
-        String::from_utf8_lossy(&buf[9..12]).parse().unwrap_or(0),
-        (),
-    )
-}
-
 #[tokio::test]
 async fn tokens_are_required_and_checked_before_the_upgrade() {
     let s = serve(EdgeConfig::default()).await;
-    let h = upgrade_headers();
-    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (code, body) = http(&s, "GET", "/ws", &refs).await;
+    assert_eq!(upgrade(&s, "/ws", &[]).await, 401);
+    let (code, body) = http(&s, "GET", "/ws", &[]).await;
     assert_eq!((code, body.as_str()), (401, "Missing authentication token"));
-    let (code, body) = http(&s, "GET", "/ws?token=garbage", &refs).await;
+    let (code, body) = http(&s, "GET", "/ws?token=garbage", &[]).await;
     assert_eq!((code, body.as_str()), (401, "Authentication failed"));
-    let (code, _) = http_quick(
-        &s,
-        &[
-            refs.as_slice(),
-            &[("Authorization", &format!("Bearer {}", token("u1", &[])))],
-        ]
-        .concat(),
-    )
-    .await;
-    assert_eq!(code, 101);
+    let auth = format!("Bearer {}", token("u1", &[]));
+    assert_eq!(upgrade(&s, "/ws", &[("Authorization", &auth)]).await, 101);
     let query = format!("/ws?token={}", token("u1", &[]));
-    let (code, _) = http_quick_path(&s, &query, &refs).await;
-    assert_eq!(code, 101, "the query token works too");
-}
-
-async fn http_quick_path(s: &Server, path: &str, headers: &[(&str, &str)]) -> (u16, ()) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let mut req = format!("GET {}{path} HTTP/1.1\r\nHost: x\r\n", s.prefix);
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = [0u8; 12];
-    stream.read_exact(&mut buf).await.unwrap();
-    (
-        String::from_utf8_lossy(&buf[9..12]).parse().unwrap_or(0),
-        (),
-    )
+    assert_eq!(
+        upgrade(&s, &query, &[]).await,
+        101,
+        "the query token works too"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,236 @@
+//! A test client for the edge (feature `test-support`): a real WebSocket client over
+//! fastwebsockets, raw HTTP/1.1 requests, and JWT minting. Every wait is bounded so a broken
+//! server fails a test instead of hanging it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The longest any single wait of this client lasts.
+pub const GUARD: Duration = Duration::from_secs(10);
+
+/// A client WebSocket.
+pub type Ws = WebSocket<TokioIo<Upgraded>>;
+
+/// Why a test client call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Connecting or the handshake failed.
+    #[error("websocket: {0}")]
+    Ws(#[from] WebSocketError),
+    /// A socket failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// Nothing arrived within [`GUARD`].
+    #[error("timed out")]
+    Timeout,
+    /// A frame was not JSON.
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The server closed the connection (with this code) when a frame was expected.
+    #[error("closed with {0}")]
+    Closed(u16),
+    /// The request could not be built.
+    #[error("bad request: {0}")]
+    Request(String),
+}
+
+/// Mints an HS256 token for `user` with `roles`, valid for an hour.
+pub fn token(secret: &str, user: &str, roles: &[&str]) -> String {
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    let claims = json!({"user_id": user, "roles": roles, "name": user, "exp": exp});
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
+}
+
+struct SpawnExecutor;
+
+impl<F> hyper::rt::Executor<F> for SpawnExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(fut);
+    }
+}
+
+/// Opens a WebSocket at `path_and_query` (prefix included) with a bearer token.
+pub async fn connect(
+    addr: SocketAddr,
+    path_and_query: &str,
+    bearer: &str,
+) -> Result<Ws, ClientError> {
+    let stream = TcpStream::connect(addr).await?;
+    let req = Request::get(format!("http://{addr}{path_and_query}"))
+        .header("Host", addr.to_string())
+        .header("Upgrade", "websocket")
+        .header("Connection", "upgrade")
+        .header(
+            "Sec-WebSocket-Key",
+            fastwebsockets::handshake::generate_key(),
+        )
+        .header("Sec-WebSocket-Version", "13")
+        .header("Authorization", format!("Bearer {bearer}"))
+        .body(Body::empty())
+        .map_err(|e| ClientError::Request(e.to_string()))?;
+    let handshake = fastwebsockets::handshake::client(&SpawnExecutor, req, stream);
+    let (ws, _) = tokio::time::timeout(GUARD, handshake)
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+    Ok(ws)
+}
+
+/// What the server sent next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Got {
+    /// A JSON text frame.
+    Json(Value),
+    /// A close frame with this code.
+    Closed(u16),
+}
+
+/// The next text or close frame (pings are answered by the client and skipped).
+pub async fn read(ws: &mut Ws) -> Result<Got, ClientError> {
+    loop {
+        let frame = tokio::time::timeout(GUARD, ws.read_frame())
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+        match frame.opcode {
+            OpCode::Text => return Ok(Got::Json(serde_json::from_slice(&frame.payload)?)),
+            OpCode::Close => {
+                let code = match frame.payload.get(..2) {
+                    Some(b) => u16::from_be_bytes([b[0], b[1]]),
+                    None => 1005,
+                };
+                return Ok(Got::Closed(code));
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// The next JSON frame; a close is an error.
+pub async fn json(ws: &mut Ws) -> Result<Value, ClientError> {
+    match read(ws).await? {
+        Got::Json(v) => Ok(v),
+        Got::Closed(code) => Err(ClientError::Closed(code)),
+    }
+}
+
+/// Skips frames until a close; returns its code.
+pub async fn closed(ws: &mut Ws) -> Result<u16, ClientError> {
+    loop {
+        if let Got::Closed(code) = read(ws).await? {
+            return Ok(code);
+        }
+    }
+}
+
+/// Reads until the done frame of a reply; returns every frame read.
+pub async fn until_done(ws: &mut Ws) -> Result<Vec<Value>, ClientError> {
+    let mut out = Vec::new();
+    loop {
+        let f = json(ws).await?;
+        let done = f["type"] == "ai_response" && f["metadata"]["done"] == "true";
+        out.push(f);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// Sends a JSON text frame.
+pub async fn send(ws: &mut Ws, v: &Value) -> Result<(), ClientError> {
+    ws.write_frame(Frame::text(Payload::Owned(v.to_string().into_bytes())))
+        .await?;
+    Ok(())
+}
+
+/// The text of the streamed chunks among `frames`.
+pub fn reply_text(frames: &[Value]) -> String {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "ai_response" && f["metadata"]["done"] == "false")
+        .map(|f| f["content"].as_str().unwrap_or_default())
+        .collect()
+}
+
+/// A raw HTTP/1.1 request (`path` includes the prefix); returns the status and body.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), ClientError> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(GUARD, stream.read_to_end(&mut raw))
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let status = raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A REST call with a bearer token; the body parsed as JSON (`null` when it is not).
+pub async fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: &str,
+) -> Result<(u16, Value), ClientError> {
+    let auth = format!("Bearer {bearer}");
+    let (status, body) = http(addr, method, path, &[("Authorization", &auth)]).await?;
+    Ok((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
+}
+
+/// Sends an upgrade request by hand and returns the status code only (the socket is dropped).
+pub async fn upgrade_status(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<u16, ClientError> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    let mut buf = [0u8; 12];
+    tokio::time::timeout(GUARD, stream.read_exact(&mut buf))
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+    Ok(String::from_utf8_lossy(&buf[9..12]).parse().unwrap_or(0))
+}

@@ -1,3 +1,25 @@
-//! Storage backends (to be built by the store issue): a MongoDB `Store` compatible with the Go
-//! service's documents, the embedded SQLite `Store`, AES-256-GCM encryption of message content,
-//! and blob stores, all checked by chatbox-core's Store conformance suite.
+//! Storage backends for Chatbox, all implementing core's [`chatbox_core::Store`] port and all
+//! checked by core's Store conformance suite:
+//!
+//! - [`SqliteStore`]: the embedded default, one durable file in WAL mode with migrations
+//!   versioned in code ([`sqlite`]).
+//! - [`MongoStore`]: MongoDB, reading and writing the Go service's documents field for field
+//!   (CONTRACT §7), with its five indexes ([`mongo`]).
+//! - [`Cipher`]: AES-256-GCM encryption of message content at rest, byte-compatible with the Go
+//!   service, with a previous key for rotation ([`crypto`]).
+//! - [`RetryConfig`]: retry of transient failures with capped exponential backoff ([`retry`]).
+//!
+//! Constructors validate everything up front (key lengths, connection, schema); afterwards every
+//! failure is a [`chatbox_core::StoreError`]. Logs never carry message bodies or keys.
+
+pub mod crypto;
+pub mod error;
+pub mod mongo;
+pub mod retry;
+pub mod sqlite;
+
+pub use crypto::Cipher;
+pub use error::Error;
+pub use mongo::{MongoConfig, MongoStore};
+pub use retry::RetryConfig;
+pub use sqlite::{SqliteConfig, SqliteStore};

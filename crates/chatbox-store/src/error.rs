@@ -1,0 +1,52 @@
+//! The crate's error type for constructing a store ([`Error`]): a bad key, an unreachable
+//! database, a failed migration. Once a store exists, operations report core's
+//! [`chatbox_core::StoreError`] instead, with the backend error boxed as its source.
+
+/// Why a store or cipher could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An encryption key is not exactly 32 bytes.
+    #[error("{which} must be exactly 32 bytes, got {len}")]
+    KeyLength {
+        /// Which key (`encryption key` or `previous encryption key`).
+        which: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The MongoDB client could not be configured or the database could not be reached.
+    #[error("cannot connect to MongoDB")]
+    Mongo(#[source] mongodb::error::Error),
+    /// Creating a MongoDB index failed.
+    #[error("cannot create MongoDB index {name}")]
+    MongoIndex {
+        /// The index name.
+        name: &'static str,
+        /// The driver's error.
+        #[source]
+        source: mongodb::error::Error,
+    },
+    /// The SQLite data directory could not be created.
+    #[error("cannot create data directory {path}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Opening or migrating the SQLite database failed.
+    #[error("cannot open or migrate SQLite database")]
+    Sqlite(#[source] rusqlite::Error),
+    /// The SQLite file was written by a newer version of this crate.
+    #[error("SQLite schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// The version found in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A blocking task could not be joined (the runtime is shutting down).
+    #[error("background task failed")]
+    Join(#[source] tokio::task::JoinError),
+}

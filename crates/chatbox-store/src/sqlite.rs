@@ -1,0 +1,579 @@
+//! [`SqliteStore`]: the embedded default [`Store`], one SQLite file in the data directory.
+//!
+//! Guarantees: every operation is one SQLite transaction on a single connection run on tokio's
+//! blocking pool, so writes are atomic and serialised (concurrent appends keep each writer's order
+//! and lose nothing). Dropping an operation's future is safe: the transaction either commits whole
+//! or not at all, and nothing partial is ever visible. Message content is encrypted with the
+//! [`Cipher`] before it leaves the async caller, and decrypted after it returns.
+
+mod config;
+mod list;
+mod rows;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chatbox_core::concurrency::concurrency;
+use chatbox_core::ports::store::{EndOutcome, SessionPatch};
+use chatbox_core::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow};
+use chatbox_core::session::TakeoverEvent;
+use chatbox_core::{Message, Session, SessionId, ShareToken, Store, StoreError, UserId};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use self::rows::{
+    SESSION_COLUMNS, StoredMessage, int, kind_str, ms, session_from_row, store_error,
+    takeover_from_row,
+};
+use crate::crypto::Cipher;
+use crate::error::Error;
+
+pub use self::config::{
+    DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_DATA_DIR, DEFAULT_FILE_NAME, DEFAULT_FULL_SYNC, SqliteConfig,
+};
+
+/// The embedded SQLite [`Store`]. Cheap to clone (shares the connection).
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    cipher: Cipher,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("cipher", &self.cipher)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file, enables WAL and runs the migrations.
+    pub async fn open(config: SqliteConfig, cipher: Cipher) -> Result<Self, Error> {
+        tokio::task::spawn_blocking(move || Self::open_blocking(&config, cipher))
+            .await
+            .map_err(Error::Join)?
+    }
+
+    fn open_blocking(config: &SqliteConfig, cipher: Cipher) -> Result<Self, Error> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let path = config.path();
+        let mut conn = Connection::open(&path).map_err(Error::Sqlite)?;
+        schema::configure(&conn, config.full_sync, config.busy_timeout_ms)?;
+        schema::migrate(&mut conn)?;
+        tracing::info!(path = %path.display(), "SQLite store open");
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            cipher,
+            path,
+        })
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Copies the write-ahead log into the database file and truncates the log (for backups,
+    /// and to measure the file's size).
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.run(|conn| {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(store_error)
+        })
+        .await
+    }
+
+    /// Runs `f` on the connection on the blocking pool.
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(Box::new(e)))?
+    }
+
+    /// Runs `f` in an immediate (write-locking) transaction, committed when it returns `Ok`.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(store_error)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(store_error)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn query_sessions(
+        &self,
+        sql_tail: &'static str,
+        params: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.run(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions {sql_tail}"
+                ))
+                .map_err(store_error)?;
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(params.iter()))
+                .map_err(store_error)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(store_error)? {
+                out.push(session_from_row(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+/// `NotFound` unless a statement touched a row.
+fn found(changed: usize) -> Result<(), StoreError> {
+    if changed == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+fn text(s: &str) -> rusqlite::types::Value {
+    rusqlite::types::Value::Text(s.to_owned())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let s = session.clone();
+        self.write(move |tx| {
+            let r = tx.execute(
+                "INSERT INTO sessions (id, user_id, name, model_id, start_ms, end_ms, \
+                 last_activity_ms, message_count, total_tokens, max_response_ms, \
+                 avg_response_ms, response_count, admin_assisted, assisting_admin_id, \
+                 assisting_admin_name, help_requested, help_requested_at_ms, share_token) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+                 ?16, ?17)",
+                params![
+                    s.id.as_str(),
+                    s.user_id.as_str(),
+                    s.name,
+                    s.model_id,
+                    ms(s.start_time),
+                    s.end_time.map(ms),
+                    ms(s.last_activity),
+                    int(s.total_tokens),
+                    int(s.max_response_ms),
+                    int(s.avg_response_ms),
+                    int(s.response_count),
+                    s.admin_assisted,
+                    s.assisting_admin_id.as_ref().map(UserId::as_str),
+                    s.assisting_admin_name,
+                    s.help_requested,
+                    s.help_requested_at.map(ms),
+                    s.share_token.as_ref().map(ShareToken::as_str),
+                ],
+            );
+            match r {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+                    "session id or share token already exists",
+                )),
+                Err(e) => Err(store_error(e)),
+            }
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
+        let rows = self
+            .query_sessions("WHERE id = ?1", vec![text(id.as_str())])
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn messages(
+        &self,
+        id: &SessionId,
+        last: Option<usize>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let id = id.as_str().to_owned();
+        let limit = last.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let stored = self
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(store_error)?;
+                require(&tx, &id)?;
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT content, ts_ms, sender, file_id, file_url, meta FROM \
+                         (SELECT * FROM messages WHERE session_id = ?1 ORDER BY seq DESC LIMIT ?2) \
+                         ORDER BY seq ASC",
+                    )
+                    .map_err(store_error)?;
+                let rows = stmt
+                    .query_map(params![id, limit], StoredMessage::from_row)
+                    .map_err(store_error)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(store_error)
+            })
+            .await?;
+        stored
+            .into_iter()
+            .map(|m| m.into_message(|c| self.cipher.decrypt(c)))
+            .collect()
+    }
+
+    async fn append_message(&self, id: &SessionId, message: &Message) -> Result<(), StoreError> {
+        let content = self.cipher.encrypt(&message.content)?;
+        let stored = StoredMessage::from_message(message, content);
+        let id = id.as_str().to_owned();
+        self.write(move |tx| {
+            let seq: Option<i64> = tx
+                .query_row(
+                    "UPDATE sessions SET message_count = message_count + 1, \
+                     last_activity_ms = ?2 WHERE id = ?1 RETURNING message_count - 1",
+                    params![id, stored.ts_ms],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(store_error)?;
+            let seq = seq.ok_or(StoreError::NotFound)?;
+            tx.execute(
+                "INSERT INTO messages (session_id, seq, content, ts_ms, sender, file_id, \
+                 file_url, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id,
+                    seq,
+                    stored.content,
+                    stored.ts_ms,
+                    stored.sender,
+                    stored.file_id,
+                    stored.file_url,
+                    stored.meta
+                ],
+            )
+            .map_err(store_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_session(&self, id: &SessionId, patch: &SessionPatch) -> Result<(), StoreError> {
+        let id = id.as_str().to_owned();
+        let p = patch.clone();
+        self.write(move |tx| {
+            require(tx, &id)?;
+            if let Some(name) = &p.name {
+                tx.execute(
+                    "UPDATE sessions SET name = ?2 WHERE id = ?1",
+                    params![id, name],
+                )
+                .map_err(store_error)?;
+            }
+            if let Some(model) = &p.model_id {
+                tx.execute(
+                    "UPDATE sessions SET model_id = ?2 WHERE id = ?1",
+                    params![id, model],
+                )
+                .map_err(store_error)?;
+            }
+            if let Some(at) = p.help_requested_at {
+                tx.execute(
+                    "UPDATE sessions SET help_requested = 1, \
+                     help_requested_at_ms = COALESCE(help_requested_at_ms, ?2) WHERE id = ?1",
+                    params![id, ms(at)],
+                )
+                .map_err(store_error)?;
+            }
+            if let Some((admin_id, admin_name)) = &p.assisting_admin {
+                tx.execute(
+                    "UPDATE sessions SET admin_assisted = 1, assisting_admin_id = ?2, \
+                     assisting_admin_name = ?3 WHERE id = ?1",
+                    params![id, admin_id.as_str(), admin_name],
+                )
+                .map_err(store_error)?;
+            }
+            if p.reopen {
+                tx.execute("UPDATE sessions SET end_ms = NULL WHERE id = ?1", [&id])
+                    .map_err(store_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_response(
+        &self,
+        id: &SessionId,
+        tokens: u64,
+        response_ms: u64,
+    ) -> Result<(), StoreError> {
+        let id = id.as_str().to_owned();
+        self.write(move |tx| {
+            let row: Option<[i64; 4]> = tx
+                .query_row(
+                    "SELECT total_tokens, max_response_ms, avg_response_ms, response_count \
+                     FROM sessions WHERE id = ?1",
+                    [&id],
+                    |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
+                )
+                .optional()
+                .map_err(store_error)?;
+            let row = row.ok_or(StoreError::NotFound)?;
+            let n = |v: i64| u64::try_from(v).unwrap_or(0);
+            // Reuse the domain rule so every backend computes the same figures.
+            let mut s = Session::new(
+                SessionId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                UserId::parse("stats").map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                DateTime::<Utc>::UNIX_EPOCH,
+            );
+            (
+                s.total_tokens,
+                s.max_response_ms,
+                s.avg_response_ms,
+                s.response_count,
+            ) = (n(row[0]), n(row[1]), n(row[2]), n(row[3]));
+            s.record_response(tokens, response_ms);
+            tx.execute(
+                "UPDATE sessions SET total_tokens = ?2, max_response_ms = ?3, \
+                 avg_response_ms = ?4, response_count = ?5 WHERE id = ?1",
+                params![
+                    id,
+                    int(s.total_tokens),
+                    int(s.max_response_ms),
+                    int(s.avg_response_ms),
+                    int(s.response_count)
+                ],
+            )
+            .map_err(store_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_session(
+        &self,
+        id: &SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<EndOutcome, StoreError> {
+        let id = id.as_str().to_owned();
+        let end_ms = ms(at);
+        self.write(move |tx| {
+            let current: Option<Option<i64>> = tx
+                .query_row("SELECT end_ms FROM sessions WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(store_error)?;
+            match current.ok_or(StoreError::NotFound)? {
+                Some(prev) => DateTime::from_timestamp_millis(prev)
+                    .map(EndOutcome::AlreadyEnded)
+                    .ok_or_else(|| StoreError::Corrupt("end_ms out of range".into())),
+                None => {
+                    tx.execute(
+                        "UPDATE sessions SET end_ms = ?2 WHERE id = ?1",
+                        params![id, end_ms],
+                    )
+                    .map_err(store_error)?;
+                    Ok(EndOutcome::Ended(at))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn active_session(&self, user: &UserId) -> Result<Option<Session>, StoreError> {
+        let rows = self
+            .query_sessions(
+                "WHERE user_id = ?1 AND end_ms IS NULL ORDER BY start_ms DESC, id DESC LIMIT 1",
+                vec![text(user.as_str())],
+            )
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn user_sessions(&self, user: &UserId, limit: u32) -> Result<Vec<Session>, StoreError> {
+        self.query_sessions(
+            "WHERE user_id = ?1 ORDER BY last_activity_ms DESC, start_ms DESC, id DESC LIMIT ?2",
+            vec![
+                text(user.as_str()),
+                rusqlite::types::Value::Integer(i64::from(limit)),
+            ],
+        )
+        .await
+    }
+
+    async fn list_sessions(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        let q = query.clone();
+        let now = Utc::now();
+        let (sessions, total) = self.run(move |conn| list::list(conn, &q, now)).await?;
+        Ok(SessionPage { sessions, total })
+    }
+
+    async fn metrics(
+        &self,
+        window: TimeWindow,
+        now: DateTime<Utc>,
+    ) -> Result<SessionMetrics, StoreError> {
+        let (mut m, intervals) = self
+            .run(move |conn| {
+                let tx = conn.transaction().map_err(store_error)?;
+                let m = list::aggregate(&tx, window)?;
+                let i = list::intervals(&tx, window)?;
+                Ok((m, i))
+            })
+            .await?;
+        let c = concurrency(intervals, window, now);
+        m.avg_concurrent = c.average;
+        m.max_concurrent = c.peak;
+        Ok(m)
+    }
+
+    async fn share_token(
+        &self,
+        id: &SessionId,
+        candidate: &ShareToken,
+    ) -> Result<ShareToken, StoreError> {
+        let id = id.as_str().to_owned();
+        let candidate = candidate.clone();
+        self.write(move |tx| {
+            let current: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT share_token FROM sessions WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(store_error)?;
+            if let Some(existing) = current.ok_or(StoreError::NotFound)? {
+                return ShareToken::parse(&existing)
+                    .map_err(|e| StoreError::Corrupt(format!("share_token: {e}")));
+            }
+            match tx.execute(
+                "UPDATE sessions SET share_token = ?2 WHERE id = ?1",
+                params![id, candidate.as_str()],
+            ) {
+                Ok(_) => Ok(candidate),
+                Err(e) if is_unique_violation(&e) => {
+                    Err(StoreError::Conflict("share token already in use"))
+                }
+                Err(e) => Err(store_error(e)),
+            }
+        })
+        .await
+    }
+
+    async fn revoke_share_token(&self, id: &SessionId) -> Result<(), StoreError> {
+        let id = id.as_str().to_owned();
+        self.write(move |tx| {
+            found(
+                tx.execute(
+                    "UPDATE sessions SET share_token = NULL WHERE id = ?1",
+                    [&id],
+                )
+                .map_err(store_error)?,
+            )
+        })
+        .await
+    }
+
+    async fn find_by_share_token(&self, token: &ShareToken) -> Result<Option<Session>, StoreError> {
+        let rows = self
+            .query_sessions("WHERE share_token = ?1", vec![text(token.as_str())])
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn record_takeover(
+        &self,
+        id: &SessionId,
+        event: &TakeoverEvent,
+    ) -> Result<(), StoreError> {
+        let id = id.as_str().to_owned();
+        let e = event.clone();
+        self.write(move |tx| {
+            require(tx, &id)?;
+            tx.execute(
+                "INSERT INTO takeovers (session_id, seq, kind, admin_id, admin_name, at_ms) \
+                 VALUES (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM takeovers \
+                 WHERE session_id = ?1), ?2, ?3, ?4, ?5)",
+                params![
+                    id,
+                    kind_str(e.kind),
+                    e.admin_id.as_str(),
+                    e.admin_name,
+                    ms(e.at)
+                ],
+            )
+            .map_err(store_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn takeover_events(&self, id: &SessionId) -> Result<Vec<TakeoverEvent>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(store_error)?;
+            require(&tx, &id)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT kind, admin_id, admin_name, at_ms FROM takeovers \
+                     WHERE session_id = ?1 ORDER BY seq",
+                )
+                .map_err(store_error)?;
+            let mut rows = stmt.query([&id]).map_err(store_error)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(store_error)? {
+                out.push(takeover_from_row(r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.run(|conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(store_error)
+        })
+        .await
+    }
+}
+
+/// True when `e` is a uniqueness violation.
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// `NotFound` unless the session exists.
+fn require(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    let exists: Option<i64> = conn
+        .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(store_error)?;
+    exists.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
+#[cfg(test)]
+mod tests;

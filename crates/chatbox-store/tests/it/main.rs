@@ -1,0 +1,14 @@
+//! Integration tests of chatbox-store as one binary: the Store conformance suite against every
+//! backend, the Go-document fixture and shape checks for MongoDB, encryption behaviour through the
+//! stores, and concurrent appends from real tokio tasks.
+
+// Test helpers may unwrap: a panic here is a failing test.
+#![allow(clippy::unwrap_used)]
+
+mod concurrent;
+mod encryption;
+mod memory;
+mod mongo;
+mod mongo_shape;
+mod sqlite;
+mod support;

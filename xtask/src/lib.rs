@@ -11,9 +11,12 @@ pub mod tidy;
 
 use std::path::{Path, PathBuf};
 
-/// The workspace root (the parent of this crate's directory).
+/// The workspace root (the parent of this crate's directory). Read at run time from the
+/// `CARGO_MANIFEST_DIR` cargo sets for `cargo run`/`cargo test`, so a binary left in a shared
+/// target directory by another checkout never works on that other checkout.
 pub fn workspace_root() -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     here.parent()
-        .map_or_else(|| here.to_path_buf(), Path::to_path_buf)
+        .map_or_else(|| here.clone(), Path::to_path_buf)
 }

@@ -38,27 +38,36 @@ const NOTIFY_ATTEMPTS: u32 = 3;
 /// A message to a session task.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Attach a connection, optionally resuming after `last_seq`.
-    Attach {
-        sink: Sink,
-        user: UserId,
-        last_seq: Option<u64>,
-        done: oneshot::Sender<Option<bool>>,
-    },
+    /// Attach a connection (boxed: commands sit in every session's mailbox, so the enum is kept
+    /// small).
+    Attach(Box<Attach>),
     /// A connection went away.
     Detach { conn: ConnId },
-    /// A validated client frame.
-    Input {
-        conn: ConnId,
-        identity: Identity,
-        frame: ClientFrame,
-    },
+    /// A validated client frame (boxed, as `Attach`).
+    Input(Box<Input>),
     /// An event of reply `id`.
     Reply { id: u64, event: ReplyEvent },
     /// Finish the reply in flight, then close every connection and stop.
     Shutdown,
     /// Stop now: cancel the reply in flight (persisting what it produced).
     Abort,
+}
+
+/// Attach a connection, optionally resuming after `last_seq`.
+#[derive(Debug)]
+pub(crate) struct Attach {
+    pub(crate) sink: Sink,
+    pub(crate) user: UserId,
+    pub(crate) last_seq: Option<u64>,
+    pub(crate) done: oneshot::Sender<Option<bool>>,
+}
+
+/// A validated client frame from a connection.
+#[derive(Debug)]
+pub(crate) struct Input {
+    pub(crate) conn: ConnId,
+    pub(crate) identity: Identity,
+    pub(crate) frame: ClientFrame,
 }
 
 /// What every session task shares.
@@ -166,8 +175,10 @@ impl Actor {
                     None => break,
                 }
             };
-            self.command(cmd).await;
-            self.drain_pending().await;
+            // Boxed so that an idle session's task stays small: the (large) state of handling a
+            // command exists only while a command is handled.
+            Box::pin(self.command(cmd)).await;
+            Box::pin(self.drain_pending()).await;
             if self.shutting_down && !self.state.is_replying() {
                 break;
             }
@@ -192,12 +203,13 @@ impl Actor {
 
     async fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Attach {
-                sink,
-                user,
-                last_seq,
-                done,
-            } => {
+            Command::Attach(attach) => {
+                let Attach {
+                    sink,
+                    user,
+                    last_seq,
+                    done,
+                } = *attach;
                 let session = &self.session;
                 let models = self.shared.models();
                 let model = self.current_model();
@@ -212,11 +224,14 @@ impl Actor {
                 let _ = done.send(recovered);
             }
             Command::Detach { conn } => self.fanout.detach(conn),
-            Command::Input {
-                conn,
-                identity,
-                frame,
-            } => self.input(conn, identity, frame).await,
+            Command::Input(input) => {
+                let Input {
+                    conn,
+                    identity,
+                    frame,
+                } = *input;
+                self.input(conn, identity, frame).await;
+            }
             Command::Reply { id, event } => self.reply_event(id, event).await,
             Command::Shutdown => self.shutting_down = true,
             Command::Abort => {
@@ -378,12 +393,7 @@ impl Actor {
         let (reply_id, cancel) = self.state.start_reply(provider.id(), Instant::now());
         let mailbox = self.mailbox.clone();
         self.shared.tracker.spawn(reply::run(
-            provider,
-            request,
-            reply_id,
-            cancel,
-            timeout,
-            mailbox,
+            provider, request, reply_id, cancel, timeout, mailbox,
         ));
     }
 

@@ -1,5 +1,5 @@
 //! A connection's view of the engine: the edge reads frames to write from a [`Connection`] and
-//! hands it validated client frames; the session side holds a [`Sink`] per connection.
+//! hands it validated client frames; the session side holds a `Sink` per connection.
 //!
 //! Each connection has a bounded queue of session frames. When the session cannot enqueue a frame
 //! because the queue is full, it records [`CloseReason::SlowConsumer`] and drops the sink: the
@@ -14,7 +14,7 @@ use chatbox_core::{Identity, SessionId};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use crate::actor::Command;
+use crate::actor::{Command, Input};
 
 /// A connection id, unique within the process.
 pub type ConnId = u64;
@@ -226,11 +226,11 @@ impl Inputs {
     /// Hands a validated client frame to the session. Never blocks: when the session's mailbox
     /// is full the client gets `SESSION_BUSY` and the frame is not processed.
     pub fn handle(&self, frame: ClientFrame) {
-        let command = Command::Input {
+        let command = Command::Input(Box::new(Input {
             conn: self.id,
             identity: self.identity.clone(),
             frame,
-        };
+        }));
         if self.mailbox.try_send(command).is_err() {
             self.direct_error(ErrorCode::SessionBusy, "Session busy: please retry");
         }

@@ -13,7 +13,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actor::{Actor, Command, Shared};
+use crate::actor::{Actor, Attach, Command, Shared};
 use crate::config::EngineConfig;
 use crate::connection::{Connection, Participant};
 use crate::error::EngineError;
@@ -133,12 +133,12 @@ impl Engine {
                 mailbox.clone(),
             );
             let (done, attached) = oneshot::channel();
-            let cmd = Command::Attach {
+            let cmd = Command::Attach(Box::new(Attach {
                 sink,
                 user: session.user_id.clone(),
                 last_seq,
                 done,
-            };
+            }));
             if mailbox.send(cmd).await.is_ok()
                 && let Ok(mut recovered) = attached.await
             {

@@ -1,6 +1,6 @@
 //! Fan-out: one ordered stream of frames per session, delivered to every connection.
 //!
-//! [`Fanout::publish`] stamps the frame with the next `seq`, serializes it once, records it for
+//! `Fanout::publish` stamps the frame with the next `seq`, serializes it once, records it for
 //! replay and enqueues the same bytes to each sink. A sink that cannot take it is removed (its
 //! connection then closes with 1013 and resumes), so no open connection ever misses a frame.
 

@@ -3,13 +3,13 @@
 //!
 //! - [`Engine`] resolves which session a connection joins (CONTRACT §3) and keeps a registry of
 //!   live sessions.
-//! - Each live session is one task ([`actor`]) that handles its inputs strictly in arrival order
+//! - Each live session is one task (`actor`) that handles its inputs strictly in arrival order
 //!   from a bounded mailbox; a message that arrives while a reply streams waits in a bounded queue
 //!   (overflow → `SESSION_BUSY`).
-//! - [`fanout::Fanout`] stamps every session frame with the next `seq`, serializes it once, keeps
+//! - `fanout::Fanout` stamps every session frame with the next `seq`, serializes it once, keeps
 //!   it in the [`replay::ReplayBuffer`] and hands the same bytes to every connection; a connection
 //!   whose queue is full is closed with 1013, never skipped silently.
-//! - [`reply`] drives one LLM reply; it can be cancelled at once (shutdown, and later takeover),
+//! - `reply` drives one LLM reply; it can be cancelled at once (shutdown, and later takeover),
 //!   and it completes and persists even when every connection has gone.
 //!
 //! The engine talks to the world only through chatbox-core's ports.

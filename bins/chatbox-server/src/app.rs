@@ -1,0 +1,162 @@
+//! Wiring: the concrete store and providers from the settings, the engine and the edge, the
+//! router nested at the prefix, and the serve loop with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use chatbox_core::{LlmProvider, Store};
+use chatbox_llm::{LlmConfig, ProviderConfig, ProviderKind};
+use chatbox_session::{Engine, EngineDeps};
+use chatbox_store::{Cipher, MongoConfig, MongoStore, RetryConfig, SqliteConfig, SqliteStore};
+use chatbox_ws::Edge;
+use tokio::net::TcpListener;
+
+use crate::config::{ProviderSettings, Settings, StoreSettings};
+use crate::demo::DemoProvider;
+use crate::error::ServerError;
+
+/// A built server: the engine and its router, not yet listening.
+#[derive(Debug, Clone)]
+pub struct App {
+    engine: Engine,
+    router: Router,
+}
+
+impl App {
+    /// Builds everything the settings describe (opens the store, validates providers).
+    pub async fn build(settings: &Settings) -> Result<Self, ServerError> {
+        let store = build_store(settings).await?;
+        let providers = build_providers(settings)?;
+        let deps = EngineDeps {
+            store,
+            providers,
+            notifiers: Vec::new(),
+            admin_panel_url: settings.admin_panel_url.clone(),
+        };
+        let engine = Engine::new(deps, settings.engine.clone());
+        let edge = Edge::new(engine.clone(), settings.edge.clone())?;
+        let router = Router::new()
+            .nest(&settings.path_prefix, chatbox_ws::router(edge))
+            .merge(chatbox_ws::web_ui::prefix_slash(&settings.path_prefix));
+        Ok(Self { engine, router })
+    }
+
+    /// The engine (for shutdown and embedding).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The API router, nested at the prefix. Host apps may merge it into their own router.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then shuts down gracefully: replies in
+    /// flight are finished and persisted (bounded by `timeout`), clients get 1001, the listener
+    /// closes.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        timeout: std::time::Duration,
+    ) -> Result<(), ServerError> {
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let engine = self.engine.clone();
+        let graceful = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing replies in flight");
+            engine.shutdown(timeout).await;
+        };
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
+            .with_graceful_shutdown(graceful)
+            .await
+            .map_err(|source| ServerError::Io { addr, source })
+    }
+}
+
+async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, ServerError> {
+    let cipher = Cipher::new(
+        settings.encryption_key.as_deref().map(str::as_bytes),
+        settings
+            .encryption_key_previous
+            .as_deref()
+            .map(str::as_bytes),
+    )?;
+    if !cipher.is_encrypting() {
+        tracing::warn!("ENCRYPTION_KEY is not set: message content is stored in plaintext");
+    }
+    Ok(match &settings.store {
+        StoreSettings::Mongo(m) => {
+            let config = MongoConfig {
+                uri: m.uri.clone(),
+                database: m.database.clone(),
+                collection: m.collection.clone(),
+                server_selection_timeout_ms: millis(m.connect_timeout),
+                connect_timeout_ms: millis(m.connect_timeout),
+                retry: RetryConfig {
+                    max_attempts: m.retry_attempts,
+                    initial_backoff_ms: millis(m.retry_delay),
+                    max_backoff_ms: millis(m.retry_max_delay),
+                },
+                ..MongoConfig::default()
+            };
+            tracing::info!(database = %m.database, collection = %m.collection, "store: MongoDB");
+            Arc::new(MongoStore::connect(config, cipher).await?)
+        }
+        StoreSettings::Sqlite { data_dir } => {
+            let config = SqliteConfig {
+                data_dir: data_dir.clone(),
+                ..SqliteConfig::default()
+            };
+            let store = SqliteStore::open(config, cipher).await?;
+            tracing::info!(path = %store.path().display(), "store: embedded SQLite");
+            Arc::new(store)
+        }
+    })
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn provider_config(p: &ProviderSettings, settings: &Settings) -> ProviderConfig {
+    let kind = match p.kind.as_str() {
+        "anthropic" => ProviderKind::Anthropic,
+        "dify" => ProviderKind::Dify,
+        _ => ProviderKind::Openai,
+    };
+    let mut config = ProviderConfig {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        kind,
+        endpoint: p.endpoint.clone(),
+        api_key: p.api_key.clone(),
+        model: p.model.clone(),
+        ..ProviderConfig::default()
+    };
+    config.timeouts.total_ms = settings.engine.reply_timeout_secs.saturating_mul(1000);
+    config
+}
+
+fn build_providers(settings: &Settings) -> Result<Vec<Arc<dyn LlmProvider>>, ServerError> {
+    if settings.providers.is_empty() {
+        tracing::warn!("no LLM provider configured: using the built-in demo model (dev mode)");
+        return Ok(vec![Arc::new(DemoProvider)]);
+    }
+    let config = LlmConfig {
+        providers: settings
+            .providers
+            .iter()
+            .map(|p| provider_config(p, settings))
+            .collect(),
+        ..LlmConfig::default()
+    };
+    chatbox_llm::build_providers(&config).map_err(ServerError::Llm)
+}

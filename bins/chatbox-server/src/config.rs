@@ -1,0 +1,714 @@
+//! Server configuration: a TOML file (`--config`, else `./config.toml` when present) plus the
+//! environment variables of CONTRACT §9, the environment winning. Every bad value is reported at
+//! once, each naming its key, the value (secrets masked) and what is allowed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chatbox_session::EngineConfig;
+use chatbox_ws::EdgeConfig;
+use serde::Deserialize;
+
+use crate::duration::parse_duration;
+use crate::env::Env;
+use crate::secret::{check_jwt_secret, mask, placeholder_in};
+
+/// Default HTTP port.
+pub const DEFAULT_PORT: u16 = 8080;
+/// Default path prefix.
+pub const DEFAULT_PATH_PREFIX: &str = "/chatbox";
+/// Default data directory of the embedded store.
+pub const DEFAULT_DATA_DIR: &str = "./chatbox-data";
+/// Default graceful-shutdown bound.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Highest `N` of `LLM_PROVIDER_<N>_*`.
+pub const MAX_ENV_PROVIDERS: usize = 10;
+
+/// Command-line options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    /// `--config PATH`.
+    pub config: Option<PathBuf>,
+    /// `--dev`.
+    pub dev: bool,
+}
+
+/// One bad configuration value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key as the operator wrote it (`JWT_SECRET` or `chatbox.jwt_secret`).
+    pub key: String,
+    /// The value, masked when secret.
+    pub value: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+/// Every bad value found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  {} = {}: {}", e.key, e.value, e.problem)?;
+        }
+        Ok(())
+    }
+}
+
+/// A list given as a TOML array or a comma-separated string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum StringList {
+    List(Vec<String>),
+    Csv(String),
+}
+
+impl StringList {
+    fn items(&self) -> Vec<String> {
+        match self {
+            Self::List(v) => v
+                .iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Self::Csv(s) => split_csv(s),
+        }
+    }
+}
+
+fn split_csv(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    server: ServerSection,
+    chatbox: ChatboxSection,
+    mongo: MongoSection,
+    llm: LlmSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerSection {
+    port: Option<u16>,
+    shutdown_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ChatboxSection {
+    path_prefix: Option<String>,
+    jwt_secret: Option<String>,
+    jwt_algorithm: Option<String>,
+    jwt_allow_no_exp: Option<bool>,
+    jwt_leeway: Option<String>,
+    encryption_key: Option<String>,
+    encryption_key_previous: Option<String>,
+    allowed_origins: Option<StringList>,
+    parent_origins: Option<StringList>,
+    max_message_size: Option<usize>,
+    max_connections_per_user: Option<usize>,
+    rate_limit: Option<u32>,
+    reconnect_timeout: Option<String>,
+    llm_stream_timeout: Option<String>,
+    admin_panel_url: Option<String>,
+    system_prompt: Option<String>,
+    data_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MongoSection {
+    uri: Option<String>,
+    database: Option<String>,
+    collection: Option<String>,
+    connect_timeout: Option<String>,
+    retry_attempts: Option<u32>,
+    retry_delay: Option<String>,
+    retry_max_delay: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LlmSection {
+    providers: Vec<ProviderEntry>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ProviderEntry {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    endpoint: String,
+    api_key: String,
+    model: String,
+}
+
+/// One configured LLM provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSettings {
+    /// Where it was configured (for error messages): `LLM_PROVIDER_2` or `llm.providers[1]`.
+    pub source: String,
+    /// Provider id (what `model_select` names).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `openai`, `anthropic` or `dify`.
+    pub kind: String,
+    /// Base URL.
+    pub endpoint: String,
+    /// API key.
+    pub api_key: String,
+    /// The vendor's model name.
+    pub model: String,
+}
+
+/// MongoDB settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MongoSettings {
+    /// Connection string.
+    pub uri: String,
+    /// Database.
+    pub database: String,
+    /// Collection.
+    pub collection: String,
+    /// Connect / server-selection timeout.
+    pub connect_timeout: Duration,
+    /// Attempts for a transient failure.
+    pub retry_attempts: u32,
+    /// First retry delay.
+    pub retry_delay: Duration,
+    /// Largest retry delay.
+    pub retry_max_delay: Duration,
+}
+
+/// Which store to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// MongoDB (`MONGO_URI` set).
+    Mongo(MongoSettings),
+    /// The embedded SQLite file under this directory.
+    Sqlite {
+        /// The data directory.
+        data_dir: PathBuf,
+    },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Dev mode: embedded store, demo provider allowed, generated secret accepted.
+    pub dev: bool,
+    /// HTTP port.
+    pub port: u16,
+    /// The path prefix `P`.
+    pub path_prefix: String,
+    /// Edge settings (JWT included).
+    pub edge: EdgeConfig,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// The store.
+    pub store: StoreSettings,
+    /// Message encryption key (exactly 32 bytes), if any.
+    pub encryption_key: Option<String>,
+    /// The previous key, tried for reading.
+    pub encryption_key_previous: Option<String>,
+    /// LLM providers in configuration order.
+    pub providers: Vec<ProviderSettings>,
+    /// Graceful shutdown bound.
+    pub shutdown_timeout: Duration,
+    /// Admin panel base URL for notification links.
+    pub admin_panel_url: Option<String>,
+    /// True when the JWT secret was generated for this run (dev mode).
+    pub generated_secret: bool,
+}
+
+/// Collects values and errors while resolving.
+struct Resolver<'a> {
+    env: &'a dyn Env,
+    errors: Vec<ConfigError>,
+}
+
+impl Resolver<'_> {
+    fn error(&mut self, key: &str, value: &str, problem: impl Into<String>) {
+        self.errors.push(ConfigError {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            problem: problem.into(),
+        });
+    }
+
+    /// The env value, else the file value, with the key that supplied it.
+    fn pick(
+        &self,
+        env_key: &str,
+        file_key: &str,
+        file: Option<String>,
+    ) -> Option<(String, String)> {
+        self.env
+            .get(env_key)
+            .map(|v| (env_key.to_owned(), v))
+            .or_else(|| file.map(|v| (file_key.to_owned(), v)))
+    }
+
+    fn duration(
+        &mut self,
+        env_key: &str,
+        file_key: &str,
+        file: Option<String>,
+        default: Duration,
+    ) -> Duration {
+        match self.pick(env_key, file_key, file) {
+            None => default,
+            Some((key, raw)) => parse_duration(&raw).unwrap_or_else(|| {
+                self.error(
+                    &key,
+                    &raw,
+                    "must be a duration such as 30s, 15m, 2m0s or 100ms",
+                );
+                default
+            }),
+        }
+    }
+
+    fn number<T: std::str::FromStr + ToString>(
+        &mut self,
+        env_key: &str,
+        file_key: &str,
+        file: Option<T>,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+        allowed: &str,
+    ) -> T {
+        let (key, raw) = match (self.env.get(env_key), file) {
+            (Some(v), _) => (env_key.to_owned(), v),
+            (None, Some(v)) => (file_key.to_owned(), v.to_string()),
+            (None, None) => return default,
+        };
+        match raw.trim().parse::<T>() {
+            Ok(v) if valid(&v) => v,
+            _ => {
+                self.error(&key, &raw, allowed);
+                default
+            }
+        }
+    }
+}
+
+/// Loads and validates the configuration from `args`, the config file and `env`.
+pub fn load(args: &Args, env: &dyn Env) -> Result<Settings, ConfigErrors> {
+    let mut r = Resolver {
+        env,
+        errors: Vec::new(),
+    };
+    let path = args.config.clone().or_else(|| {
+        let default = Path::new("config.toml");
+        default.exists().then(|| default.to_path_buf())
+    });
+    let file = match &path {
+        None => FileConfig::default(),
+        Some(p) => match std::fs::read_to_string(p) {
+            Err(e) => {
+                r.error(
+                    "--config",
+                    &p.display().to_string(),
+                    format!("cannot be read: {e}"),
+                );
+                FileConfig::default()
+            }
+            Ok(text) => toml::from_str(&text).unwrap_or_else(|e| {
+                r.error(
+                    "--config",
+                    &p.display().to_string(),
+                    format!("is not valid: {e}"),
+                );
+                FileConfig::default()
+            }),
+        },
+    };
+    let dev = args.dev || (path.is_none() && env.get("JWT_SECRET").is_none());
+    let settings = resolve(&mut r, file, dev);
+    if r.errors.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigErrors(r.errors))
+    }
+}
+
+fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
+    let FileConfig {
+        server,
+        chatbox: c,
+        mongo,
+        llm,
+    } = file;
+    let port = r.number(
+        "SERVER_PORT",
+        "server.port",
+        server.port,
+        DEFAULT_PORT,
+        |p| *p > 0,
+        "a TCP port from 1 to 65535",
+    );
+    let shutdown_timeout = r.duration(
+        "SHUTDOWN_TIMEOUT",
+        "server.shutdown_timeout",
+        server.shutdown_timeout,
+        DEFAULT_SHUTDOWN_TIMEOUT,
+    );
+
+    let path_prefix = match r.pick("CHATBOX_PATH_PREFIX", "chatbox.path_prefix", c.path_prefix) {
+        None => DEFAULT_PATH_PREFIX.to_owned(),
+        Some((key, p)) => {
+            if !p.starts_with('/') || p.ends_with('/') || p.contains(char::is_whitespace) {
+                r.error(
+                    &key,
+                    &p,
+                    "must start with '/' and not end with '/' (e.g. /chatbox)",
+                );
+            }
+            p
+        }
+    };
+
+    let (jwt_secret, generated_secret) =
+        match r.pick("JWT_SECRET", "chatbox.jwt_secret", c.jwt_secret) {
+            Some((key, s)) => {
+                if !dev && let Err(problem) = check_jwt_secret(&s) {
+                    r.error(&key, &mask(&s), problem);
+                }
+                (s, false)
+            }
+            None if dev => (generate_secret(), true),
+            None => {
+                r.error(
+                    "JWT_SECRET",
+                    "<unset>",
+                    "is required outside dev mode (or set chatbox.jwt_secret)",
+                );
+                (String::new(), false)
+            }
+        };
+    let jwt_algorithm = c.jwt_algorithm.unwrap_or_else(|| "HS256".into());
+    if !matches!(jwt_algorithm.as_str(), "HS256" | "HS384" | "HS512") {
+        r.error(
+            "chatbox.jwt_algorithm",
+            &jwt_algorithm,
+            "allowed: HS256, HS384, HS512",
+        );
+    }
+    let leeway = r.duration(
+        "JWT_LEEWAY",
+        "chatbox.jwt_leeway",
+        c.jwt_leeway,
+        Duration::from_secs(30),
+    );
+
+    let mut keys = Vec::new();
+    for (env_key, file_key, value) in [
+        ("ENCRYPTION_KEY", "chatbox.encryption_key", c.encryption_key),
+        (
+            "ENCRYPTION_KEY_PREVIOUS",
+            "chatbox.encryption_key_previous",
+            c.encryption_key_previous,
+        ),
+    ] {
+        let picked = r
+            .pick(env_key, file_key, value)
+            .filter(|(_, v)| !v.is_empty());
+        if let Some((key, k)) = &picked {
+            if k.len() != 32 {
+                r.error(key, &mask(k), "must be exactly 32 bytes (AES-256)");
+            } else if placeholder_in(k).is_some() {
+                r.error(
+                    key,
+                    &mask(k),
+                    "contains a placeholder marker; set a real key",
+                );
+            }
+        }
+        keys.push(picked.map(|(_, v)| v));
+    }
+    let encryption_key_previous = keys.pop().flatten();
+    let encryption_key = keys.pop().flatten();
+    if encryption_key.is_none() && encryption_key_previous.is_some() {
+        r.error(
+            "ENCRYPTION_KEY_PREVIOUS",
+            "<set>",
+            "needs ENCRYPTION_KEY too (the previous key is only for reading)",
+        );
+    }
+
+    let allowed_origins = match r.env.get("WS_ALLOWED_ORIGINS") {
+        Some(v) => split_csv(&v),
+        None => c.allowed_origins.map(|l| l.items()).unwrap_or_default(),
+    };
+    for o in &allowed_origins {
+        if placeholder_in(o).is_some() || !(o.starts_with("http://") || o.starts_with("https://")) {
+            r.error(
+                "WS_ALLOWED_ORIGINS",
+                o,
+                "each origin must be a real scheme://host[:port]",
+            );
+        }
+    }
+    let parent_origins = match r.env.get("PARENT_ORIGINS") {
+        Some(v) => split_csv(&v),
+        None => c.parent_origins.map(|l| l.items()).unwrap_or_default(),
+    };
+    for o in &parent_origins {
+        if placeholder_in(o).is_some() || !(o.starts_with("http://") || o.starts_with("https://")) {
+            r.error(
+                "PARENT_ORIGINS",
+                o,
+                "each origin must be a real scheme://host[:port]",
+            );
+        }
+    }
+    let defaults = EdgeConfig::default();
+    let max_message_size = r.number(
+        "MAX_MESSAGE_SIZE",
+        "chatbox.max_message_size",
+        c.max_message_size,
+        defaults.max_message_size,
+        |n| *n >= 1024,
+        "a byte count ≥ 1024",
+    );
+    let max_connections_per_user = r.number(
+        "MAX_CONNECTIONS_PER_USER",
+        "chatbox.max_connections_per_user",
+        c.max_connections_per_user,
+        defaults.max_connections_per_user,
+        |n| *n >= 1,
+        "a count ≥ 1",
+    );
+    let edge = EdgeConfig {
+        jwt_secret,
+        jwt_algorithm,
+        jwt_leeway_secs: leeway.as_secs(),
+        jwt_allow_no_exp: c.jwt_allow_no_exp.unwrap_or(false),
+        allowed_origins,
+        parent_origins,
+        max_connections_per_user,
+        max_message_size,
+        ..defaults
+    };
+
+    let engine_defaults = EngineConfig::default();
+    let messages_per_minute = r.number(
+        "RATE_LIMIT",
+        "chatbox.rate_limit",
+        c.rate_limit,
+        engine_defaults.messages_per_minute,
+        |n| *n >= 1,
+        "messages per minute ≥ 1",
+    );
+    let reconnect = r.duration(
+        "RECONNECT_TIMEOUT",
+        "chatbox.reconnect_timeout",
+        c.reconnect_timeout,
+        Duration::from_secs(engine_defaults.idle_evict_secs),
+    );
+    let stream = r.duration(
+        "LLM_STREAM_TIMEOUT",
+        "chatbox.llm_stream_timeout",
+        c.llm_stream_timeout,
+        Duration::from_secs(engine_defaults.reply_timeout_secs),
+    );
+    let engine = EngineConfig {
+        messages_per_minute,
+        idle_evict_secs: reconnect.as_secs().max(1),
+        reply_timeout_secs: stream.as_secs().max(1),
+        system_prompt: c.system_prompt.filter(|s| !s.trim().is_empty()),
+        ..engine_defaults
+    };
+
+    let store = match r
+        .pick("MONGO_URI", "mongo.uri", mongo.uri)
+        .filter(|(_, v)| !v.is_empty())
+    {
+        Some((key, uri)) => {
+            if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+                r.error(
+                    &key,
+                    "<hidden>",
+                    "must start with mongodb:// or mongodb+srv://",
+                );
+            }
+            StoreSettings::Mongo(MongoSettings {
+                uri,
+                database: r
+                    .pick("MONGO_DATABASE", "mongo.database", mongo.database)
+                    .map_or_else(|| "chat".into(), |(_, v)| v),
+                collection: r
+                    .pick("MONGO_COLLECTION", "mongo.collection", mongo.collection)
+                    .map_or_else(|| "sessions".into(), |(_, v)| v),
+                connect_timeout: r.duration(
+                    "MONGO_CONNECT_TIMEOUT",
+                    "mongo.connect_timeout",
+                    mongo.connect_timeout,
+                    Duration::from_secs(10),
+                ),
+                retry_attempts: r.number(
+                    "MONGO_RETRY_ATTEMPTS",
+                    "mongo.retry_attempts",
+                    mongo.retry_attempts,
+                    3,
+                    |n| (1..=10).contains(n),
+                    "attempts from 1 to 10",
+                ),
+                retry_delay: r.duration(
+                    "MONGO_RETRY_DELAY",
+                    "mongo.retry_delay",
+                    mongo.retry_delay,
+                    Duration::from_millis(100),
+                ),
+                retry_max_delay: r.duration(
+                    "MONGO_RETRY_MAX_DELAY",
+                    "mongo.retry_max_delay",
+                    mongo.retry_max_delay,
+                    Duration::from_secs(2),
+                ),
+            })
+        }
+        None => StoreSettings::Sqlite {
+            data_dir: PathBuf::from(
+                r.pick("CHATBOX_DATA_DIR", "chatbox.data_dir", c.data_dir)
+                    .map_or_else(|| DEFAULT_DATA_DIR.into(), |(_, v)| v),
+            ),
+        },
+    };
+
+    let providers = providers(r, llm.providers);
+    if providers.is_empty() && !dev {
+        r.error("LLM_PROVIDER_1_ID", "<unset>", "no LLM provider configured: set LLM_PROVIDER_<N>_{ID,NAME,TYPE,ENDPOINT,API_KEY,MODEL} or [[llm.providers]]");
+    }
+    let admin_panel_url = r
+        .env
+        .get("ADMIN_PANEL_URL")
+        .or(c.admin_panel_url)
+        .filter(|u| !u.is_empty());
+
+    Settings {
+        dev,
+        port,
+        path_prefix,
+        edge,
+        engine,
+        store,
+        encryption_key,
+        encryption_key_previous,
+        providers,
+        shutdown_timeout,
+        admin_panel_url,
+        generated_secret,
+    }
+}
+
+fn providers(r: &mut Resolver<'_>, file: Vec<ProviderEntry>) -> Vec<ProviderSettings> {
+    let mut out: Vec<ProviderSettings> = Vec::new();
+    let slots = file.len().max(MAX_ENV_PROVIDERS);
+    let env = r.env;
+    for n in 1..=slots {
+        let var = |field: &str| env.get(&format!("LLM_PROVIDER_{n}_{field}"));
+        let from_file = file.get(n - 1).cloned();
+        let env_id = var("ID");
+        let (source, mut p) = match (env_id, from_file) {
+            (Some(id), _) => {
+                let source = format!("LLM_PROVIDER_{n}");
+                let get = |field: &str| var(field).unwrap_or_default();
+                let entry = ProviderEntry {
+                    id,
+                    name: get("NAME"),
+                    kind: get("TYPE"),
+                    endpoint: get("ENDPOINT"),
+                    api_key: get("API_KEY"),
+                    model: get("MODEL"),
+                };
+                (source, entry)
+            }
+            (None, Some(entry)) => (format!("llm.providers[{}]", n - 1), entry),
+            (None, None) => {
+                if let Some(k) = ["NAME", "TYPE", "ENDPOINT", "API_KEY", "MODEL"]
+                    .iter()
+                    .find(|f| var(f).is_some())
+                {
+                    r.error(
+                        &format!("LLM_PROVIDER_{n}_{k}"),
+                        "<set>",
+                        format!("needs LLM_PROVIDER_{n}_ID"),
+                    );
+                }
+                continue;
+            }
+        };
+        if let Some(key) = var("API_KEY") {
+            p.api_key = key;
+        }
+        let sep = if source.starts_with("LLM_") { "_" } else { "." };
+        let key_of = |field: &str| {
+            if sep == "_" {
+                format!("{source}_{}", field.to_uppercase())
+            } else {
+                format!("{source}.{field}")
+            }
+        };
+        if p.name.is_empty() {
+            p.name.clone_from(&p.id);
+        }
+        if !matches!(p.kind.as_str(), "openai" | "anthropic" | "dify") {
+            r.error(&key_of("type"), &p.kind, "allowed: openai, anthropic, dify");
+        }
+        if p.endpoint.is_empty() {
+            r.error(
+                &key_of("endpoint"),
+                "<unset>",
+                "is required (the vendor's base URL)",
+            );
+        }
+        if p.model.is_empty() && p.kind != "dify" {
+            r.error(
+                &key_of("model"),
+                "<unset>",
+                "is required (the vendor's model name)",
+            );
+        }
+        if out.iter().any(|o| o.id == p.id) {
+            r.error(&key_of("id"), &p.id, "duplicates another provider's id");
+        }
+        out.push(ProviderSettings {
+            source,
+            id: p.id,
+            name: p.name,
+            kind: p.kind,
+            endpoint: p.endpoint,
+            api_key: p.api_key,
+            model: p.model,
+        });
+    }
+    out
+}
+
+fn generate_secret() -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

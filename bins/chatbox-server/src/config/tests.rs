@@ -1,0 +1,227 @@
+//! Configuration loading: defaults, env over file, dev mode, and every bad key at once.
+
+use std::path::PathBuf;
+
+use super::*;
+use crate::env::MapEnv;
+
+const GOOD_SECRET: &str = "k7Qx9vLm2PzR8tWb4NcY6hJd3FgS5aEu1Zo";
+
+fn write_config(name: &str, text: &str) -> PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("chatbox-config-{}-{name}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn provider_env(n: usize) -> Vec<(String, String)> {
+    vec![
+        (format!("LLM_PROVIDER_{n}_ID"), format!("p{n}")),
+        (format!("LLM_PROVIDER_{n}_TYPE"), "openai".into()),
+        (
+            format!("LLM_PROVIDER_{n}_ENDPOINT"),
+            "https://api.example.com/v1".into(),
+        ),
+        (format!("LLM_PROVIDER_{n}_API_KEY"), "sk-x".into()),
+        (format!("LLM_PROVIDER_{n}_MODEL"), "gpt-4o".into()),
+    ]
+}
+
+fn env_of(pairs: Vec<(String, String)>) -> MapEnv {
+    MapEnv(pairs.into_iter().collect())
+}
+
+#[test]
+fn no_config_at_all_is_dev_mode_with_an_embedded_store() {
+    let s = load(&Args::default(), &MapEnv::default()).unwrap();
+    assert!(s.dev);
+    assert!(s.generated_secret);
+    assert!(s.edge.jwt_secret.len() >= 32);
+    assert_eq!(
+        s.store,
+        StoreSettings::Sqlite {
+            data_dir: PathBuf::from("./chatbox-data")
+        }
+    );
+    assert_eq!(s.path_prefix, "/chatbox");
+    assert_eq!(s.port, 8080);
+    assert!(
+        s.providers.is_empty(),
+        "dev mode adds the demo provider later"
+    );
+}
+
+#[test]
+fn production_env_resolves_every_setting() {
+    let mut pairs = vec![
+        ("JWT_SECRET".to_owned(), GOOD_SECRET.to_owned()),
+        ("SERVER_PORT".into(), "9090".into()),
+        ("CHATBOX_PATH_PREFIX".into(), "/support".into()),
+        (
+            "ENCRYPTION_KEY".into(),
+            "0123456789abcdef0123456789abcdef".into(),
+        ),
+        ("MONGO_URI".into(), "mongodb://db:27017".into()),
+        ("RATE_LIMIT".into(), "20".into()),
+        ("RECONNECT_TIMEOUT".into(), "5m".into()),
+        ("LLM_STREAM_TIMEOUT".into(), "2m0s".into()),
+        ("SHUTDOWN_TIMEOUT".into(), "10s".into()),
+        (
+            "WS_ALLOWED_ORIGINS".into(),
+            "https://a.example, https://b.example".into(),
+        ),
+        ("ADMIN_PANEL_URL".into(), "https://admin.example".into()),
+    ];
+    pairs.extend(provider_env(1));
+    pairs.extend(provider_env(3));
+    let s = load(&Args::default(), &env_of(pairs)).unwrap();
+    assert!(!s.dev, "a JWT secret in the environment means production");
+    assert_eq!(s.port, 9090);
+    assert_eq!(s.path_prefix, "/support");
+    assert_eq!(s.engine.messages_per_minute, 20);
+    assert_eq!(s.engine.idle_evict_secs, 300);
+    assert_eq!(s.engine.reply_timeout_secs, 120);
+    assert_eq!(s.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(
+        s.edge.allowed_origins,
+        ["https://a.example", "https://b.example"]
+    );
+    let ids: Vec<&str> = s.providers.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["p1", "p3"], "gaps are allowed, order kept");
+    let StoreSettings::Mongo(m) = &s.store else {
+        panic!("MONGO_URI selects MongoDB")
+    };
+    assert_eq!(
+        (m.database.as_str(), m.collection.as_str()),
+        ("chat", "sessions")
+    );
+    assert_eq!(s.encryption_key.as_deref().map(str::len), Some(32));
+}
+
+#[test]
+fn every_bad_key_is_reported_at_once_with_secrets_masked() {
+    let mut pairs = vec![
+        ("JWT_SECRET".to_owned(), "my-test-secret".to_owned()),
+        ("SERVER_PORT".into(), "http".into()),
+        ("CHATBOX_PATH_PREFIX".into(), "chatbox/".into()),
+        ("ENCRYPTION_KEY".into(), "too-short".into()),
+        ("RATE_LIMIT".into(), "0".into()),
+        ("LLM_STREAM_TIMEOUT".into(), "soon".into()),
+    ];
+    pairs.extend(provider_env(1));
+    pairs.push(("LLM_PROVIDER_1_TYPE".into(), "gemini".into()));
+    pairs.retain(|(k, v)| !(k == "LLM_PROVIDER_1_TYPE" && v == "openai"));
+    let err = load(&Args::default(), &env_of(pairs)).unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+    for key in [
+        "JWT_SECRET",
+        "SERVER_PORT",
+        "CHATBOX_PATH_PREFIX",
+        "ENCRYPTION_KEY",
+        "RATE_LIMIT",
+        "LLM_STREAM_TIMEOUT",
+        "LLM_PROVIDER_1_TYPE",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    let text = err.to_string();
+    assert!(
+        !text.contains("my-test-secret"),
+        "secrets are masked: {text}"
+    );
+    assert!(!text.contains("too-short"), "keys are masked: {text}");
+    assert!(text.contains("CHATBOX_PATH_PREFIX = chatbox/: must start with '/'"));
+}
+
+#[test]
+fn production_needs_a_provider_and_a_strong_secret() {
+    let path = write_config(
+        "empty",
+        "[chatbox]\njwt_secret = \"REPLACE_WITH_SOMETHING_LONG_AND_RANDOM_123\"\n",
+    );
+    let err = load(
+        &Args {
+            config: Some(path.clone()),
+            dev: false,
+        },
+        &MapEnv::default(),
+    )
+    .unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["chatbox.jwt_secret", "LLM_PROVIDER_1_ID"]);
+    assert!(err.0[0].problem.contains("placeholder"));
+}
+
+#[test]
+fn the_file_is_read_and_the_environment_wins() {
+    let path = write_config(
+        "full",
+        &format!(
+            r#"
+[server]
+port = 7000
+[chatbox]
+jwt_secret = "{GOOD_SECRET}"
+allowed_origins = "https://x.example,https://y.example"
+system_prompt = "Be brief."
+data_dir = "/var/lib/chatbox"
+[[llm.providers]]
+id = "claude"
+name = "Claude"
+type = "anthropic"
+endpoint = "https://api.anthropic.com/v1"
+api_key = "from-file"
+model = "claude-sonnet"
+"#
+        ),
+    );
+    let env = MapEnv::from_pairs([
+        ("SERVER_PORT", "7100"),
+        ("LLM_PROVIDER_1_API_KEY", "from-env"),
+    ]);
+    let s = load(
+        &Args {
+            config: Some(path.clone()),
+            dev: false,
+        },
+        &env,
+    )
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(s.port, 7100, "env wins");
+    assert_eq!(s.edge.allowed_origins.len(), 2);
+    assert_eq!(s.engine.system_prompt.as_deref(), Some("Be brief."));
+    assert_eq!(
+        s.store,
+        StoreSettings::Sqlite {
+            data_dir: PathBuf::from("/var/lib/chatbox")
+        }
+    );
+    assert_eq!(
+        s.providers[0].api_key, "from-env",
+        "LLM_PROVIDER_1_API_KEY overrides the first file provider"
+    );
+    assert_eq!(s.providers[0].source, "llm.providers[0]");
+}
+
+#[test]
+fn unknown_file_keys_and_missing_files_are_errors() {
+    let path = write_config("unknown", "[chatbox]\njwt_secrett = \"x\"\n");
+    let err = load(
+        &Args {
+            config: Some(path.clone()),
+            dev: true,
+        },
+        &MapEnv::default(),
+    )
+    .unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert!(err.0[0].problem.contains("jwt_secrett"), "{err}");
+    let missing = Args {
+        config: Some(PathBuf::from("/nonexistent/chatbox.toml")),
+        dev: true,
+    };
+    let err = load(&missing, &MapEnv::default()).unwrap_err();
+    assert_eq!(err.0[0].key, "--config");
+}

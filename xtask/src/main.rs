@@ -7,6 +7,7 @@ mod coverage;
 mod deny;
 mod process;
 mod services;
+mod web;
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,9 @@ const HELP: &str = "\
 cargo xtask <command>
 
   ci          everything CI checks: fmt, clippy -D warnings, tidy, docs, all tests once under
-              coverage with the test services (floors in xtask/coverage-floors.toml), cargo-deny
+              coverage with the test services (floors in xtask/coverage-floors.toml), the web
+              UI's browser tests, cargo-deny
+  web         only the web UI's browser tests
   lint        fmt check, clippy -D warnings, tidy
   test [ARGS] start the test services and run `cargo test ARGS` (e.g. -p chatbox-store)
   coverage    the test run under coverage with floors, without the lint steps
@@ -40,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Some("docs") => docs(&root),
         Some("tidy") => tidy_check(&root),
         Some("bench") => bench(&root, &rest),
+        Some("web") => web::browser_tests(&root, &target_dir(&root)?),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{HELP}");
             Ok(())
@@ -66,6 +70,8 @@ fn ci(root: &Path) -> anyhow::Result<()> {
     lint(root)?;
     docs(root)?;
     coverage_run(root)?;
+    step("web UI in headless Chromium");
+    web::browser_tests(root, &target_dir(root)?)?;
     step("cargo-deny");
     deny::check(root)?;
     eprintln!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());

@@ -31,6 +31,9 @@ pub struct EdgeConfig {
     pub jwt_allow_no_exp: bool,
     /// Allowed `Origin` values for WebSocket upgrades; empty allows any.
     pub allowed_origins: Vec<String>,
+    /// Origins allowed to embed the web UI in a frame and to post it a fresh token; empty
+    /// forbids framing.
+    pub parent_origins: Vec<String>,
     /// Concurrent WebSocket connections per user (connections).
     pub max_connections_per_user: usize,
     /// Largest inbound message (bytes); bigger closes with 1009.
@@ -53,6 +56,7 @@ impl Default for EdgeConfig {
             jwt_leeway_secs: DEFAULT_JWT_LEEWAY_SECS,
             jwt_allow_no_exp: false,
             allowed_origins: Vec::new(),
+            parent_origins: Vec::new(),
             max_connections_per_user: DEFAULT_MAX_CONNECTIONS_PER_USER,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             ping_interval_secs: DEFAULT_PING_INTERVAL_SECS,

@@ -7,6 +7,7 @@
 //!   bounded queue; heartbeats, token expiry, 1009/1003/1013/1001 closes).
 //! - [`rest`]: health, readiness and the user's session endpoints.
 //! - [`api_error`]: the one place errors become HTTP responses.
+//! - [`web_ui`]: the embedded sessions and chat pages (CONTRACT §8).
 
 pub mod api_error;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod router;
 pub mod session_json;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod web_ui;
 pub mod ws;
 
 pub use config::EdgeConfig;

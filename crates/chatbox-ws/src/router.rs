@@ -9,7 +9,7 @@ use chatbox_session::Engine;
 use crate::auth::{AuthError, JwtVerifier};
 use crate::config::EdgeConfig;
 use crate::conn_limit::ConnectionLimiter;
-use crate::{rest, ws};
+use crate::{rest, web_ui, ws};
 
 /// What the edge's handlers share. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -74,5 +74,6 @@ pub fn router(edge: Edge) -> Router {
             post(rest::share_session).delete(rest::unshare_session),
         )
         .route("/shared/{token}", get(rest::shared))
+        .merge(web_ui::routes(&edge.config().parent_origins))
         .with_state(edge)
 }

@@ -324,3 +324,91 @@ async fn a_host_app_can_nest_the_router_under_its_own_prefix() {
     assert_eq!(code, 200);
     assert_eq!(body["count"], 1);
 }
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_pong_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = serve(EdgeConfig {
+        ping_interval_secs: 1,
+        pong_timeout_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    // A raw socket that upgrades and then never answers anything (not even pings).
+    let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let req = format!(
+        "GET {}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.prefix,
+        token("u1", &[])
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed_with = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return None;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            // A server close frame: 0x88, length, then the code.
+            if let Some(i) = seen.windows(2).position(|w| w[0] == 0x88 && w[1] >= 2)
+                && seen.len() >= i + 4
+            {
+                return Some(u16::from_be_bytes([seen[i + 2], seen[i + 3]]));
+            }
+        }
+    })
+    .await
+    .expect("the server gives up on a silent client");
+    assert_eq!(closed_with, Some(1001));
+}
+
+#[tokio::test]
+async fn an_expired_token_closes_with_4001_unless_refreshed() {
+    let s = serve(EdgeConfig {
+        ping_interval_secs: 1,
+        token_grace_secs: 0,
+        jwt_leeway_secs: 0,
+        ..Default::default()
+    })
+    .await;
+    let short = |user: &str, secs: i64| {
+        let claims =
+            json!({"user_id": user, "roles": [], "exp": chrono::Utc::now().timestamp() + secs});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let mut expiring = ws(&s, "/ws", &short("u1", 2)).await;
+    json(&mut expiring).await;
+    assert_eq!(closed(&mut expiring).await, 4001);
+
+    let mut refreshed = ws(&s, "/ws", &short("u2", 2)).await;
+    json(&mut refreshed).await;
+    send(
+        &mut refreshed,
+        json!({"type": "auth", "content": short("u2", 3600)}),
+    )
+    .await;
+    send(
+        &mut refreshed,
+        json!({"type": "auth", "content": short("someone-else", 3600)}),
+    )
+    .await;
+    assert_eq!(
+        json(&mut refreshed).await["error"]["code"],
+        "FORBIDDEN",
+        "a token for another user is refused"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    send(&mut refreshed, json!({"type": "ping"})).await;
+    assert_eq!(
+        json(&mut refreshed).await["type"],
+        "pong",
+        "still open past the first token's expiry"
+    );
+}

@@ -1,0 +1,245 @@
+// Chatbox client: token handling, REST calls and the resuming WebSocket.
+// Shared by the chat, sessions (and admin) pages; no DOM rendering here.
+
+const TOKEN_KEY = 'jwt_token';
+
+/** The prefix the pages are served under (e.g. "/chatbox"), from the page's own path. */
+export function basePath() {
+  const p = location.pathname;
+  return p.slice(0, p.lastIndexOf('/'));
+}
+
+/** Origins allowed to embed the pages and post them a token (set by the server). */
+export function parentOrigins() {
+  const meta = document.querySelector('meta[name="chatbox-parent-origins"]');
+  return (meta?.content ?? '').split(/\s+/).filter((o) => /^https?:\/\/[^\s/]+$/.test(o));
+}
+
+/** Moves a `?token=` into sessionStorage and out of the address bar; returns the current token. */
+export function takeToken() {
+  const url = new URL(location.href);
+  const fromUrl = url.searchParams.get('token');
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    url.searchParams.delete('token');
+    history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+  }
+  return getToken();
+}
+
+export function getToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function setToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+/** The token's `exp` in ms since the epoch, or null. */
+export function tokenExpiry(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(part));
+    return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+function embedded() {
+  return window.parent !== window;
+}
+
+/** Asks the embedding parent for a token (`request_token` at start, `refresh_token` later). */
+export function askParentForToken(type = 'request_token') {
+  if (!embedded()) return false;
+  for (const origin of parentOrigins()) window.parent.postMessage({ type }, origin);
+  return true;
+}
+
+/**
+ * Accepts `{type: "token", token}` from the embedding parent, only from an allowed origin,
+ * stores it and calls `onToken`. Asks for a fresh token a minute before the current one expires.
+ */
+export function watchParentToken(onToken) {
+  let timer = null;
+  const schedule = (token) => {
+    clearTimeout(timer);
+    const exp = token && tokenExpiry(token);
+    if (!exp || !embedded()) return;
+    const wait = Math.max(1000, exp - Date.now() - 60_000);
+    timer = setTimeout(() => askParentForToken('refresh_token'), Math.min(wait, 2 ** 31 - 1));
+  };
+  window.addEventListener('message', (event) => {
+    if (!embedded() || event.source !== window.parent) return;
+    if (!parentOrigins().includes(event.origin)) return;
+    const data = event.data;
+    if (!data || data.type !== 'token' || typeof data.token !== 'string' || !data.token) return;
+    setToken(data.token);
+    schedule(data.token);
+    onToken(data.token);
+  });
+  schedule(getToken());
+}
+
+/** An error answer of the API: `status`, `code` and the server's message. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Calls `P{path}`; resolves to the JSON body, rejects with ApiError. */
+export async function api(path, { method = 'GET', token = getToken(), body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(basePath() + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'Network error');
+  }
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new ApiError(res.status, json.code ?? 'HTTP', json.error ?? res.statusText);
+  return json;
+}
+
+/**
+ * The chat WebSocket. Reconnects with jittered exponential backoff and resumes with
+ * `session_id` + `last_seq`, so every session frame is delivered once, in order.
+ *
+ * Callbacks: `onStatus(state, detail)` with state connecting|connected|reconnecting|disconnected;
+ * `onAttach(status, {resumed, recovered})` for the first `connection_status` of every socket
+ * (when it is not a complete resume the page reloads history); `onFrame(frame)` for the rest.
+ */
+export class ChatSocket {
+  constructor({ sessionId = null, onStatus, onAttach, onFrame }) {
+    this.sessionId = sessionId;
+    this.lastSeq = null;
+    this.onStatus = onStatus;
+    this.onAttach = onAttach;
+    this.onFrame = onFrame;
+    this.ws = null;
+    this.attempt = 0;
+    this.timer = null;
+    this.stopped = false;
+    this.attached = false;
+    this.outbox = [];
+  }
+
+  get open() {
+    return this.attached && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    const token = getToken();
+    if (!token) {
+      this.onStatus('disconnected', 'No authentication token');
+      return;
+    }
+    clearTimeout(this.timer);
+    this.stopped = false;
+    const q = new URLSearchParams({ token });
+    const resuming = this.sessionId !== null && this.lastSeq !== null;
+    if (this.sessionId) q.set('session_id', this.sessionId);
+    if (resuming) q.set('last_seq', String(this.lastSeq));
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${location.host}${basePath()}/ws?${q}`);
+    this.ws = ws;
+    this.attached = false;
+    this.onStatus('connecting');
+    ws.onmessage = (event) => this.#receive(ws, event, resuming);
+    ws.onclose = (event) => this.#closed(ws, event);
+  }
+
+  #receive(ws, event, resuming) {
+    if (ws !== this.ws) return;
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (!this.attached) {
+      if (frame.type !== 'connection_status') return;
+      this.attached = true;
+      this.attempt = 0;
+      const sameSession = this.sessionId === frame.session_id;
+      const recovered = resuming && sameSession && frame.metadata?.recovered === 'true';
+      this.sessionId = frame.session_id;
+      // A fresh attach (or an incomplete resume) starts after the current seq; history comes
+      // over REST. A complete resume keeps lastSeq: the replay follows this frame.
+      if (!recovered) this.lastSeq = frame.seq ?? 0;
+      this.onStatus('connected');
+      // Queued frames go out once the page has its history, so none is shown twice.
+      Promise.resolve(this.onAttach(frame, { resumed: resuming, recovered }))
+        .catch(() => {})
+        .finally(() => this.#flush());
+      return;
+    }
+    if (typeof frame.seq === 'number') {
+      if (this.lastSeq !== null && frame.seq <= this.lastSeq) return; // already seen
+      this.lastSeq = frame.seq;
+    }
+    this.onFrame(frame);
+  }
+
+  #closed(ws, event) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.attached = false;
+    if (this.stopped) {
+      this.onStatus('disconnected', 'Disconnected');
+      return;
+    }
+    const exp = tokenExpiry(getToken() ?? '');
+    if (event.code === 4001 || (exp && exp <= Date.now())) askParentForToken('refresh_token');
+    const base = Math.min(30_000, 500 * 2 ** this.attempt);
+    const delay = Math.round(base * (0.5 + Math.random() * 0.5));
+    this.attempt += 1;
+    this.onStatus('reconnecting', Math.ceil(delay / 1000));
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Sends a frame now, or queues it until the socket is attached. */
+  send(frame) {
+    const full = { session_id: this.sessionId ?? undefined, timestamp: new Date().toISOString(), ...frame };
+    if (this.open) {
+      this.ws.send(JSON.stringify(full));
+    } else {
+      this.outbox.push(frame);
+    }
+  }
+
+  #flush() {
+    const queued = this.outbox.splice(0);
+    for (const frame of queued) this.send(frame);
+  }
+
+  /** Hands a fresh token to the open socket, or reconnects at once with it. */
+  refreshToken(token) {
+    if (this.open) {
+      this.ws.send(JSON.stringify({ type: 'auth', content: token }));
+    } else if (!this.stopped) {
+      this.attempt = 0;
+      if (this.ws) this.ws.close();
+      else this.connect();
+    }
+  }
+
+  /** Closes for good (no reconnect). */
+  close() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.ws?.close(1000, 'bye');
+  }
+}

@@ -1,0 +1,42 @@
+//! The web UI's browser tests: real headless Chromium (Debian's `chromium`, driven by
+//! `playwright-core`) against the real server binary.
+
+use std::path::Path;
+
+use anyhow::bail;
+
+use crate::process::run;
+
+/// Where Debian's package puts the browser.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Builds the server, installs the pinned npm packages and runs `node --test` in `web/`.
+pub fn browser_tests(root: &Path, target_dir: &Path) -> anyhow::Result<()> {
+    let web = root.join("web");
+    if !web.join("package.json").exists() {
+        bail!("web/package.json is missing: the browser tests cannot run");
+    }
+    if !Path::new(CHROMIUM).exists() {
+        bail!(
+            "{CHROMIUM} is missing: install Debian's browser with `apt-get install -y chromium` (.ci/run does this)"
+        );
+    }
+    run(
+        root,
+        "cargo",
+        &["build", "--quiet", "-p", "chatbox-server"],
+        &[],
+    )?;
+    let server = target_dir.join("debug").join("chatbox-server");
+    run(
+        &web,
+        "npm",
+        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        &[],
+    )?;
+    let env = [(
+        "CHATBOX_SERVER_BIN".to_owned(),
+        server.to_string_lossy().into_owned(),
+    )];
+    run(&web, "node", &["--test", "tests/"], &env)
+}

@@ -28,7 +28,7 @@ pub const HOME_PAGE: &str = "sessions.html";
 /// Placeholder in the pages replaced by the allowed parent origins (space-separated).
 const PARENT_ORIGINS_MARK: &str = "__PARENT_ORIGINS__";
 
-/// One embedded file: name under the prefix, media type, content.
+/// One embedded file: path under the prefix, media type, content.
 struct Source {
     name: &'static str,
     content_type: &'static str,
@@ -37,37 +37,37 @@ struct Source {
 
 const SOURCES: &[Source] = &[
     Source {
-        name: "sessions.html",
+        name: "/sessions.html",
         content_type: "text/html; charset=utf-8",
         body: include_str!("../../../web/public/sessions.html"),
     },
     Source {
-        name: "chat.html",
+        name: "/chat.html",
         content_type: "text/html; charset=utf-8",
         body: include_str!("../../../web/public/chat.html"),
     },
     Source {
-        name: "style.css",
+        name: "/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../../web/public/style.css"),
     },
     Source {
-        name: "api.js",
+        name: "/api.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web/public/api.js"),
     },
     Source {
-        name: "render.js",
+        name: "/render.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web/public/render.js"),
     },
     Source {
-        name: "chat.js",
+        name: "/chat.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web/public/chat.js"),
     },
     Source {
-        name: "sessions.js",
+        name: "/sessions.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web/public/sessions.js"),
     },
@@ -127,7 +127,7 @@ where
         });
         let policy = Arc::clone(&policy);
         router = router.route(
-            &format!("/{}", source.name),
+            source.name,
             get(move |headers: HeaderMap| {
                 let asset = Arc::clone(&asset);
                 let policy = Arc::clone(&policy);

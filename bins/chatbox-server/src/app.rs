@@ -16,10 +16,14 @@ use crate::config::{ProviderSettings, Settings, StoreSettings};
 use crate::demo::DemoProvider;
 use crate::error::ServerError;
 
+/// How long shutdown waits for sockets to write their close frames.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A built server: the engine and its router, not yet listening.
 #[derive(Debug, Clone)]
 pub struct App {
     engine: Engine,
+    edge: Edge,
     router: Router,
 }
 
@@ -37,9 +41,13 @@ impl App {
         let engine = Engine::new(deps, settings.engine.clone());
         let edge = Edge::new(engine.clone(), settings.edge.clone())?;
         let router = Router::new()
-            .nest(&settings.path_prefix, chatbox_ws::router(edge))
+            .nest(&settings.path_prefix, chatbox_ws::router(edge.clone()))
             .merge(chatbox_ws::web_ui::prefix_slash(&settings.path_prefix));
-        Ok(Self { engine, router })
+        Ok(Self {
+            engine,
+            edge,
+            router,
+        })
     }
 
     /// The engine (for shutdown and embedding).
@@ -66,10 +74,13 @@ impl App {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let engine = self.engine.clone();
+        let edge = self.edge.clone();
         let graceful = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing replies in flight");
             engine.shutdown(timeout).await;
+            // Let every socket write its 1001 close frame before the process exits.
+            edge.drain(CLOSE_GRACE).await;
         };
         let service = self
             .router

@@ -123,8 +123,59 @@ impl Engine {
         let (session, participant) = self.resolve(&identity, &request).await?;
         let same = request.session_id.as_ref() == Some(&session.id);
         let last_seq = if same { request.last_seq } else { None };
+        let (connection, mut recovered) = self
+            .attach(identity, &session, participant, last_seq)
+            .await?;
+        if request.last_seq.is_some() && !same {
+            recovered = Some(false);
+        }
+        Ok(Connected {
+            connection,
+            recovered,
+        })
+    }
+
+    /// Moves a client to another of its own sessions (a frame naming another `session_id`):
+    /// a new connection to that session, whose first frame is its `connection_status`. A session
+    /// that is not the caller's is `NotFound`, whether or not it exists.
+    pub async fn switch(
+        &self,
+        identity: Identity,
+        id: &SessionId,
+    ) -> Result<Connection, EngineError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(EngineError::ShuttingDown);
+        }
+        let store = &self.shared.store;
+        let mut session = store
+            .get_session(id)
+            .await?
+            .filter(|s| s.user_id == identity.user_id)
+            .ok_or(EngineError::NotFound)?;
+        if !session.is_active() {
+            let patch = SessionPatch {
+                reopen: true,
+                ..Default::default()
+            };
+            store.update_session(&session.id, &patch).await?;
+            session.end_time = None;
+        }
+        let (connection, _) = self
+            .attach(identity, &session, Participant::Owner, None)
+            .await?;
+        Ok(connection)
+    }
+
+    /// Attaches a new connection to `session`'s task (spawning it if needed).
+    async fn attach(
+        &self,
+        identity: Identity,
+        session: &Session,
+        participant: Participant,
+        last_seq: Option<u64>,
+    ) -> Result<(Connection, Option<bool>), EngineError> {
         for _ in 0..ATTACH_ATTEMPTS {
-            let mailbox = self.mailbox_for(&session);
+            let mailbox = self.mailbox_for(session);
             let (connection, sink) = Connection::pair(
                 session.id.clone(),
                 identity.clone(),
@@ -140,15 +191,9 @@ impl Engine {
                 done,
             }));
             if mailbox.send(cmd).await.is_ok()
-                && let Ok(mut recovered) = attached.await
+                && let Ok(recovered) = attached.await
             {
-                if request.last_seq.is_some() && !same {
-                    recovered = Some(false);
-                }
-                return Ok(Connected {
-                    connection,
-                    recovered,
-                });
+                return Ok((connection, recovered));
             }
             // The session task stopped between lookup and attach; forget it and try again.
             drop(connection);

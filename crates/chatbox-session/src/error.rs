@@ -19,6 +19,9 @@ pub enum EngineError {
     /// No LLM provider is configured.
     #[error("no LLM provider configured")]
     NoProvider,
+    /// The session does not exist for this user (never says whether it exists for another).
+    #[error("session not found")]
+    NotFound,
 }
 
 impl EngineError {
@@ -28,6 +31,7 @@ impl EngineError {
             Self::Store(_) => ErrorCode::StorageError,
             Self::ShuttingDown | Self::Busy => ErrorCode::SessionBusy,
             Self::NoProvider => ErrorCode::LlmUnavailable,
+            Self::NotFound => ErrorCode::NotFound,
         }
     }
 }

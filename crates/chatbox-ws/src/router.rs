@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{get, post};
 use chatbox_session::Engine;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{AuthError, JwtVerifier};
 use crate::config::EdgeConfig;
@@ -18,6 +19,7 @@ pub struct Edge {
     verifier: JwtVerifier,
     config: Arc<EdgeConfig>,
     limiter: Arc<ConnectionLimiter>,
+    connections: TaskTracker,
 }
 
 impl Edge {
@@ -35,6 +37,7 @@ impl Edge {
             verifier,
             config: Arc::new(config),
             limiter,
+            connections: TaskTracker::new(),
         })
     }
 
@@ -51,6 +54,21 @@ impl Edge {
     /// The configuration.
     pub fn config(&self) -> &EdgeConfig {
         &self.config
+    }
+
+    /// Runs a WebSocket connection's task, tracked so that shutdown can wait for it.
+    pub(crate) fn spawn_connection<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.connections.spawn(task);
+    }
+
+    /// Waits (at most `timeout`) for every WebSocket connection to finish, e.g. to write its
+    /// close frame after the engine shut down. Call after [`Engine::shutdown`].
+    pub async fn drain(&self, timeout: std::time::Duration) {
+        self.connections.close();
+        let _ = tokio::time::timeout(timeout, self.connections.wait()).await;
     }
 
     /// The per-user connection limiter.

@@ -22,9 +22,9 @@ use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::ORIGIN;
 use axum::response::{IntoResponse, Response};
+use chatbox_core::SessionId;
 use chatbox_core::protocol::{ClientCommand, ClientFrame, ErrorCode};
-use chatbox_core::{SessionId, UserId};
-use chatbox_session::{ConnectRequest, Inputs, Outbound};
+use chatbox_session::{ConnectRequest, Connection, Inputs, Outbound};
 use chrono::Utc;
 use fastwebsockets::{
     Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
@@ -35,7 +35,7 @@ use serde::Deserialize;
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
-use crate::auth::{JwtVerifier, request_token};
+use crate::auth::request_token;
 use crate::conn_limit::Slot;
 use crate::router::Edge;
 
@@ -107,7 +107,8 @@ pub async fn upgrade(
         last_seq: query.last_seq,
         watch: query.mode.as_deref() == Some("watch"),
     };
-    tokio::spawn(async move {
+    let tracked = edge.clone();
+    tracked.spawn_connection(async move {
         match upgraded.await {
             Ok(ws) => {
                 serve(
@@ -131,6 +132,8 @@ pub async fn upgrade(
 enum Control {
     Pong(Vec<u8>),
     Close(u16, &'static str),
+    /// The client moved to another of its sessions: write from this connection from now on.
+    Switch(Box<Connection>),
 }
 
 /// Shared clocks of a connection (milliseconds / seconds since the Unix epoch).
@@ -162,7 +165,7 @@ async fn serve(
             return;
         }
     };
-    let mut conn = connected.connection;
+    let conn = connected.connection;
     tracing::debug!(user = %user, session = %conn.session_id(), "websocket connected");
     let cfg = edge.config();
     rd.set_auto_close(false);
@@ -173,23 +176,21 @@ async fn serve(
         token_expires: AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
     });
     let (ctl_tx, ctl_rx) = mpsc::channel(16);
-    let reader = tokio::spawn(read_loop(
-        rd,
-        conn.inputs(),
-        ctl_tx,
-        Arc::clone(&clocks),
-        edge.verifier().clone(),
-        user.clone(),
-        cfg.max_message_size,
-    ));
+    let reader = Reader {
+        inputs: conn.inputs(),
+        ctl: ctl_tx,
+        clocks: Arc::clone(&clocks),
+        edge: edge.clone(),
+        max_message: cfg.max_message_size,
+    };
+    let reader = tokio::spawn(reader.run(rd));
     let timing = Timing {
         ping: Duration::from_secs(cfg.ping_interval_secs.max(1)),
         silence_ms: i64::try_from(cfg.pong_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         grace_secs: i64::try_from(cfg.token_grace_secs).unwrap_or(i64::MAX),
     };
-    write_loop(&mut wr, &mut conn, ctl_rx, &clocks, timing).await;
+    write_loop(&mut wr, conn, ctl_rx, &clocks, timing).await;
     reader.abort();
-    drop(conn);
     drop(slot);
     tracing::debug!(user = %user, "websocket closed");
 }
@@ -203,7 +204,7 @@ struct Timing {
 
 async fn write_loop(
     wr: &mut WebSocketWrite<WriteHalf<Io>>,
-    conn: &mut chatbox_session::Connection,
+    mut conn: Connection,
     mut ctl: mpsc::Receiver<Control>,
     clocks: &Clocks,
     timing: Timing,
@@ -218,6 +219,11 @@ async fn write_loop(
                 Some(Control::Close(code, reason)) => {
                     let _ = wr.write_frame(Frame::close(code, reason.as_bytes())).await;
                     return;
+                }
+                Some(Control::Switch(next)) => {
+                    // Dropping the old connection detaches it from its session.
+                    conn = *next;
+                    Ok(())
                 }
                 // The reader stopped (the peer closed or vanished).
                 None => return,
@@ -248,93 +254,112 @@ async fn write_loop(
     }
 }
 
-async fn read_loop(
-    mut rd: WebSocketRead<ReadHalf<Io>>,
+/// The reading half of a connection.
+struct Reader {
     inputs: Inputs,
     ctl: mpsc::Sender<Control>,
     clocks: Arc<Clocks>,
-    verifier: JwtVerifier,
-    user: UserId,
+    edge: Edge,
     max_message: usize,
-) {
-    let mut partial: Option<Vec<u8>> = None;
-    let mut no_obligations = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
-    loop {
-        let frame = match rd.read_frame(&mut no_obligations).await {
-            Ok(frame) => frame,
-            Err(WebSocketError::FrameTooLarge) => {
-                let _ = ctl.send(Control::Close(1009, "message too large")).await;
-                return;
-            }
-            Err(_) => return,
-        };
-        clocks
-            .last_seen_ms
-            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-        match frame.opcode {
-            OpCode::Text if frame.fin && partial.is_none() => {
-                handle_text(&frame.payload, &inputs, &clocks, &verifier, &user);
-            }
-            OpCode::Text | OpCode::Continuation => {
-                let buf = partial.get_or_insert_with(Vec::new);
-                buf.extend_from_slice(&frame.payload);
-                if buf.len() > max_message {
-                    let _ = ctl.send(Control::Close(1009, "message too large")).await;
-                    return;
-                }
-                if frame.fin {
-                    let whole = partial.take().unwrap_or_default();
-                    handle_text(&whole, &inputs, &clocks, &verifier, &user);
-                }
-            }
-            OpCode::Binary => {
-                let _ = ctl
-                    .send(Control::Close(1003, "binary frames are not supported"))
-                    .await;
-                return;
-            }
-            OpCode::Close => {
-                let _ = ctl.send(Control::Close(1000, "")).await;
-                return;
-            }
-            OpCode::Ping => {
-                let _ = ctl.send(Control::Pong(frame.payload.to_vec())).await;
-            }
-            OpCode::Pong => {}
-        }
-    }
 }
 
-fn handle_text(
-    bytes: &[u8],
-    inputs: &Inputs,
-    clocks: &Clocks,
-    verifier: &JwtVerifier,
-    user: &UserId,
-) {
-    let frame = match ClientFrame::parse(bytes, Utc::now()) {
-        Ok(frame) => frame,
-        Err(e) => return inputs.direct_error(e.code(), &e.to_string()),
-    };
-    if let ClientCommand::Auth { token } = &frame.command {
-        match verifier.verify(token) {
-            Ok(v) if &v.identity.user_id == user => {
-                clocks
-                    .token_expires
-                    .store(v.expires_at.unwrap_or(i64::MAX), Ordering::Relaxed);
+impl Reader {
+    async fn run(mut self, mut rd: WebSocketRead<ReadHalf<Io>>) {
+        let mut partial: Option<Vec<u8>> = None;
+        let mut no_obligations = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
+        loop {
+            let frame = match rd.read_frame(&mut no_obligations).await {
+                Ok(frame) => frame,
+                Err(WebSocketError::FrameTooLarge) => {
+                    let _ = self
+                        .ctl
+                        .send(Control::Close(1009, "message too large"))
+                        .await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            self.clocks
+                .last_seen_ms
+                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+            match frame.opcode {
+                OpCode::Text if frame.fin && partial.is_none() => {
+                    self.handle_text(&frame.payload).await;
+                }
+                OpCode::Text | OpCode::Continuation => {
+                    let buf = partial.get_or_insert_with(Vec::new);
+                    buf.extend_from_slice(&frame.payload);
+                    if buf.len() > self.max_message {
+                        let _ = self
+                            .ctl
+                            .send(Control::Close(1009, "message too large"))
+                            .await;
+                        return;
+                    }
+                    if frame.fin {
+                        let whole = partial.take().unwrap_or_default();
+                        self.handle_text(&whole).await;
+                    }
+                }
+                OpCode::Binary => {
+                    let _ = self
+                        .ctl
+                        .send(Control::Close(1003, "binary frames are not supported"))
+                        .await;
+                    return;
+                }
+                OpCode::Close => {
+                    let _ = self.ctl.send(Control::Close(1000, "")).await;
+                    return;
+                }
+                OpCode::Ping => {
+                    let _ = self.ctl.send(Control::Pong(frame.payload.to_vec())).await;
+                }
+                OpCode::Pong => {}
             }
-            _ => inputs.direct_error(
-                ErrorCode::Forbidden,
-                "The new token is invalid or for another user",
-            ),
         }
-        return;
     }
-    if let Some(id) = &frame.session_id
-        && id != inputs.session_id()
-    {
-        let msg = "This connection belongs to another session; reconnect with ?session_id=";
-        return inputs.direct_error(ErrorCode::NotFound, msg);
+
+    async fn handle_text(&mut self, bytes: &[u8]) {
+        let frame = match ClientFrame::parse(bytes, Utc::now()) {
+            Ok(frame) => frame,
+            Err(e) => return self.inputs.direct_error(e.code(), &e.to_string()),
+        };
+        if let ClientCommand::Auth { token } = &frame.command {
+            match self.edge.verifier().verify(token) {
+                Ok(v) if v.identity.user_id == self.inputs.identity().user_id => {
+                    self.clocks
+                        .token_expires
+                        .store(v.expires_at.unwrap_or(i64::MAX), Ordering::Relaxed);
+                }
+                _ => self.inputs.direct_error(
+                    ErrorCode::Forbidden,
+                    "The new token is invalid or for another user",
+                ),
+            }
+            return;
+        }
+        if let Some(id) = frame.session_id.clone()
+            && &id != self.inputs.session_id()
+        {
+            // A session switch: only to another session of this user; anything else is "not
+            // found", whether or not it exists.
+            let identity = self.inputs.identity().clone();
+            match self.edge.engine().switch(identity, &id).await {
+                Ok(next) => {
+                    self.inputs = next.inputs();
+                    if self
+                        .ctl
+                        .send(Control::Switch(Box::new(next)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => return self.inputs.direct_error(e.code(), "Session not found"),
+            }
+        }
+        self.inputs.handle(frame);
     }
-    inputs.handle(frame);
 }

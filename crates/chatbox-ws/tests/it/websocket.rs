@@ -412,3 +412,49 @@ async fn an_expired_token_closes_with_4001_unless_refreshed() {
         "still open past the first token's expiry"
     );
 }
+
+#[tokio::test]
+async fn a_frame_naming_another_own_session_switches_to_it() {
+    let s = serve(EdgeConfig::default()).await;
+    let t = token("u1", &[]);
+    let mut first = ws(&s, "/ws", &t).await;
+    let a = json(&mut first).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(first);
+    assert_eq!(
+        api(&s, "POST", &format!("/sessions/{a}/end"), &t).await.0,
+        200
+    );
+    let mut c = ws(&s, "/ws", &t).await;
+    let b = json(&mut c).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(a, b, "a fresh session after the first one ended");
+    send(
+        &mut c,
+        json!({"type": "user_message", "session_id": a, "content": "back to A"}),
+    )
+    .await;
+    let status = json(&mut c).await;
+    assert_eq!(
+        (status["type"].as_str(), status["session_id"].as_str()),
+        (Some("connection_status"), Some(a.as_str()))
+    );
+    let frames = until_done(&mut c).await;
+    assert!(
+        frames.iter().all(|f| f["session_id"] == a),
+        "everything now belongs to A"
+    );
+    assert_eq!(reply_text(&frames), "echo: back to A");
+    let (_, body) = api(&s, "GET", &format!("/sessions/{a}"), &t).await;
+    assert_eq!(body["messages"][0]["content"], "back to A");
+    assert_eq!(
+        body["is_active"], true,
+        "switching reopens an ended session"
+    );
+    let (_, body) = api(&s, "GET", &format!("/sessions/{b}"), &t).await;
+    assert_eq!(body["message_count"], 0, "nothing went to B");
+}

@@ -13,7 +13,7 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,23 +21,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::Request;
 use axum::response::Response;
 use axum::routing::{get, post};
-use fastwebsockets::{Frame, OpCode, Payload, WebSocket};
+use chatbox_ws::testing::Ws;
+use fastwebsockets::{Frame, OpCode, Payload};
 use futures::StreamExt;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::TcpListener;
 
 const SECRET: &str = "k7Qx9vLm2PzR8tWb4NcY6hJd3FgS5aEu1ZoPq";
 const CHUNKS_PER_REPLY: usize = 40;
 const CHUNK_INTERVAL: Duration = Duration::from_millis(25);
 const PING_SECONDS: u64 = 5;
 const PING_CONNECTIONS: usize = 32;
-
-type Ws = WebSocket<TokioIo<Upgraded>>;
 
 fn now_ns() -> u128 {
     SystemTime::now()
@@ -156,42 +152,12 @@ async fn try_start_server(vendor: SocketAddr) -> Option<Server> {
     None
 }
 
-struct Exec;
-
-impl<F> hyper::rt::Executor<F> for Exec
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        tokio::spawn(fut);
-    }
-}
-
 /// Connects from source address 127.0.0.`src`.
 async fn connect_from(src: u8, server: SocketAddr, path: &str, token: &str) -> Ws {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, src), 0)))
-        .unwrap();
-    let stream = socket.connect(server).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let req = Request::get(format!("http://{server}{path}"))
-        .header("Host", server.to_string())
-        .header("Upgrade", "websocket")
-        .header("Connection", "upgrade")
-        .header(
-            "Sec-WebSocket-Key",
-            fastwebsockets::handshake::generate_key(),
-        )
-        .header("Sec-WebSocket-Version", "13")
-        .header("Authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let (ws, _) = fastwebsockets::handshake::client(&Exec, req, stream)
+    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, src));
+    chatbox_ws::testing::connect_from(Some(source), server, path, token)
         .await
-        .unwrap();
-    ws
+        .unwrap()
 }
 
 async fn next_text(ws: &mut Ws) -> Value {

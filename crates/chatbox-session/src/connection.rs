@@ -243,6 +243,14 @@ impl Inputs {
         let _ = self.direct.try_send(Arc::from(env.encode()));
     }
 
+    /// Answers an application `ping` with a `pong` on this connection only. Pings need no session
+    /// state, so they skip the session task; awaiting a full queue pushes back on the reader
+    /// rather than dropping the answer.
+    pub async fn pong(&self) {
+        let env = Envelope::pong(Utc::now()).with_session(&self.session_id);
+        let _ = self.direct.send(Arc::from(env.encode())).await;
+    }
+
     /// The session the connection is attached to.
     pub fn session_id(&self) -> &SessionId {
         &self.session_id

@@ -3,7 +3,7 @@
 //! server fails a test instead of hanging it.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// The longest any single wait of this client lasts.
 pub const GUARD: Duration = Duration::from_secs(10);
@@ -76,7 +76,30 @@ pub async fn connect(
     path_and_query: &str,
     bearer: &str,
 ) -> Result<Ws, ClientError> {
-    let stream = TcpStream::connect(addr).await?;
+    connect_from(None, addr, path_and_query, bearer).await
+}
+
+/// [`connect`] from a chosen local address (load tests spread over several loopback sources to
+/// get past one address's ephemeral ports).
+pub async fn connect_from(
+    source: Option<IpAddr>,
+    addr: SocketAddr,
+    path_and_query: &str,
+    bearer: &str,
+) -> Result<Ws, ClientError> {
+    let stream = match source {
+        None => TcpStream::connect(addr).await?,
+        Some(ip) => {
+            let socket = if ip.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(addr).await?
+        }
+    };
+    stream.set_nodelay(true)?;
     let req = Request::get(format!("http://{addr}{path_and_query}"))
         .header("Host", addr.to_string())
         .header("Upgrade", "websocket")

@@ -325,6 +325,9 @@ impl Reader {
             Ok(frame) => frame,
             Err(e) => return self.inputs.direct_error(e.code(), &e.to_string()),
         };
+        if frame.command == ClientCommand::Ping {
+            return self.inputs.pong().await;
+        }
         if let ClientCommand::Auth { token } = &frame.command {
             match self.edge.verifier().verify(token) {
                 Ok(v) if v.identity.user_id == self.inputs.identity().user_id => {

@@ -2,7 +2,8 @@
 //! the contract's status codes. Internals never reach the body; they go to the log.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -15,6 +16,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Text safe to show.
     pub message: String,
+    /// Seconds for a `Retry-After` header (rate limits).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -23,6 +26,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// 429 `RATE_LIMITED` with `Retry-After` (whole seconds, at least 1).
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after_secs: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "Too many requests; please try again later",
+            )
         }
     }
 
@@ -95,10 +112,45 @@ impl From<chatbox_core::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({"error": self.message, "code": self.code})),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn rate_limited_says_when_to_retry_in_whole_seconds() {
+        let response = ApiError::rate_limited(Duration::from_millis(1500)).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("2")
+        );
+        let soon = ApiError::rate_limited(Duration::from_millis(1)).into_response();
+        assert_eq!(
+            soon.headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        let plain = ApiError::not_found("x").into_response();
+        assert!(plain.headers().get(RETRY_AFTER).is_none());
     }
 }

@@ -14,6 +14,8 @@ pub const DEFAULT_PONG_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_TOKEN_GRACE_SECS: u64 = 300;
 /// Default JWT clock leeway in seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
+/// Default requests per minute per client address to the public shared view.
+pub const DEFAULT_PUBLIC_RATE_LIMIT: u32 = 60;
 /// Default size of a user's own session list.
 pub const DEFAULT_USER_SESSIONS_LIMIT: u32 = 100;
 
@@ -46,6 +48,8 @@ pub struct EdgeConfig {
     pub token_grace_secs: u64,
     /// Rows in `GET sessions` (sessions).
     pub user_sessions_limit: u32,
+    /// Requests per minute per client address to the public shared view (requests).
+    pub public_rate_limit: u32,
 }
 
 impl Default for EdgeConfig {
@@ -63,6 +67,7 @@ impl Default for EdgeConfig {
             pong_timeout_secs: DEFAULT_PONG_TIMEOUT_SECS,
             token_grace_secs: DEFAULT_TOKEN_GRACE_SECS,
             user_sessions_limit: DEFAULT_USER_SESSIONS_LIMIT,
+            public_rate_limit: DEFAULT_PUBLIC_RATE_LIMIT,
         }
     }
 }

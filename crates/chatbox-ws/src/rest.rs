@@ -3,7 +3,9 @@
 //! forbidden, so its existence is not revealed.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -185,11 +187,18 @@ pub async fn unshare_session(
     Ok(Json(json!({"status": "revoked"})))
 }
 
-/// `GET shared/{token}` (public): a shared session, read-only.
+/// `GET shared/{token}` (public, rate-limited per client address): a shared session,
+/// read-only.
 pub async fn shared(
     State(edge): State<Edge>,
     Path(token): Path<String>,
+    request: Request,
 ) -> Result<Json<Value>, ApiError> {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    edge.check_public_rate(client)?;
     let not_found = || ApiError::not_found("Shared session not found");
     let token = ShareToken::parse(&token).map_err(|_| not_found())?;
     let store = edge.engine().store();

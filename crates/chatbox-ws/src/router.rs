@@ -1,12 +1,16 @@
 //! The router and the state its handlers share.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::{get, post};
 use chatbox_session::Engine;
+use chatbox_session::rate_limit::RateLimiter;
 use tokio_util::task::TaskTracker;
 
+use crate::api_error::ApiError;
 use crate::auth::{AuthError, JwtVerifier};
 use crate::config::EdgeConfig;
 use crate::conn_limit::ConnectionLimiter;
@@ -20,6 +24,7 @@ pub struct Edge {
     config: Arc<EdgeConfig>,
     limiter: Arc<ConnectionLimiter>,
     connections: TaskTracker,
+    public_rate: Arc<Mutex<RateLimiter<IpAddr>>>,
 }
 
 impl Edge {
@@ -32,12 +37,17 @@ impl Edge {
             config.jwt_allow_no_exp,
         )?;
         let limiter = ConnectionLimiter::new(config.max_connections_per_user);
+        let public_rate = config.public_rate_limit;
         Ok(Self {
             engine,
             verifier,
             config: Arc::new(config),
             limiter,
             connections: TaskTracker::new(),
+            public_rate: Arc::new(Mutex::new(RateLimiter::new(
+                public_rate,
+                Duration::from_secs(60),
+            ))),
         })
     }
 
@@ -69,6 +79,19 @@ impl Edge {
     pub async fn drain(&self, timeout: std::time::Duration) {
         self.connections.close();
         let _ = tokio::time::timeout(timeout, self.connections.wait()).await;
+    }
+
+    /// Counts one public request from `client` (its address, when known); refuses with 429 past
+    /// the per-address limit.
+    pub(crate) fn check_public_rate(&self, client: Option<IpAddr>) -> Result<(), ApiError> {
+        let key = client.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let mut limiter = self
+            .public_rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        limiter
+            .check(&key, Instant::now())
+            .map_err(ApiError::rate_limited)
     }
 
     /// The per-user connection limiter.

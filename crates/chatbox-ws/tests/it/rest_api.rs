@@ -100,3 +100,19 @@ async fn sharing_is_stable_public_and_revocable() {
         404
     );
 }
+
+#[tokio::test]
+async fn the_public_shared_view_is_rate_limited_per_client() {
+    let s = serve(EdgeConfig {
+        public_rate_limit: 3,
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(http(&s, "GET", "/shared/no-such-token", &[]).await.0, 404);
+    }
+    let (code, body) = http(&s, "GET", "/shared/no-such-token", &[]).await;
+    assert_eq!(code, 429);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["code"], "RATE_LIMITED");
+}

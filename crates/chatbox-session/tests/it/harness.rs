@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chatbox_core::ports::llm::{Chunk, LlmError};
 use chatbox_core::protocol::ClientFrame;
-use chatbox_core::testing::{MemoryStore, RecordingNotifier, ScriptedLlm};
+use chatbox_core::testing::{MemoryStore, RecordingNotifier, Script, ScriptedLlm};
 use chatbox_core::{Identity, UserId};
 use chatbox_session::{ConnectRequest, Connection, Engine, EngineConfig, EngineDeps, Outbound};
 use chrono::Utc;
+use futures::channel::mpsc::UnboundedSender;
 use serde_json::Value;
 
 /// Guards against a hung test; never a timing assertion.
@@ -111,4 +113,19 @@ pub fn text_of(frames: &[Value]) -> String {
 
 pub fn seqs(frames: &[Value]) -> Vec<u64> {
     frames.iter().filter_map(|f| f["seq"].as_u64()).collect()
+}
+
+/// A connection of `u1` whose message `text` is being answered by a reply paced by the returned
+/// sender (its `loading` frame already read).
+pub async fn paced_reply(
+    world: &World,
+    text: &str,
+) -> (UnboundedSender<Result<Chunk, LlmError>>, Connection) {
+    let (tx, script) = Script::channel();
+    world.llm.push(script);
+    let mut c = connect(world, user("u1"), ConnectRequest::default()).await;
+    next(&mut c).await;
+    say(&c, text);
+    until(&mut c, "loading", false).await;
+    (tx, c)
 }

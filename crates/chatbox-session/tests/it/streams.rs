@@ -60,12 +60,7 @@ async fn drop_mid_reply_then_resume_gets_every_remaining_chunk_once() {
 #[tokio::test]
 async fn a_reply_completes_and_persists_with_nobody_connected() {
     let w = world();
-    let (tx, script) = Script::channel();
-    w.llm.push(script);
-    let mut c = connect(&w, user("u1"), ConnectRequest::default()).await;
-    next(&mut c).await;
-    say(&c, "hi");
-    until(&mut c, "loading", false).await;
+    let (tx, c) = paced_reply(&w, "hi").await;
     let id = c.session_id().clone();
     drop(c);
     tx.unbounded_send(Ok(Chunk::Text("still ".into()))).unwrap();
@@ -123,12 +118,7 @@ async fn resuming_beyond_the_replay_window_says_not_recovered() {
 #[tokio::test]
 async fn messages_sent_while_a_reply_streams_wait_their_turn() {
     let w = world();
-    let (tx, script) = Script::channel();
-    w.llm.push(script);
-    let mut c = connect(&w, user("u1"), ConnectRequest::default()).await;
-    next(&mut c).await;
-    say(&c, "one");
-    until(&mut c, "loading", false).await;
+    let (tx, mut c) = paced_reply(&w, "one").await;
     say(&c, "two");
     tx.unbounded_send(Ok(Chunk::Text("first".into()))).unwrap();
     tx.unbounded_send(Ok(Chunk::Finished(usage()))).unwrap();
@@ -148,12 +138,7 @@ async fn a_full_input_queue_answers_session_busy_to_the_sender() {
         pending_inputs: 1,
         ..Default::default()
     });
-    let (_tx, script) = Script::channel();
-    w.llm.push(script);
-    let mut c = connect(&w, user("u1"), ConnectRequest::default()).await;
-    next(&mut c).await;
-    say(&c, "one");
-    until(&mut c, "loading", false).await;
+    let (_tx, mut c) = paced_reply(&w, "one").await;
     say(&c, "two");
     say(&c, "three");
     let err = next(&mut c).await;
@@ -207,12 +192,7 @@ async fn a_slow_consumer_is_closed_with_1013_not_fed_gaps() {
 #[tokio::test]
 async fn shutdown_lets_the_reply_finish_persists_it_and_closes_with_1001() {
     let w = world();
-    let (tx, script) = Script::channel();
-    w.llm.push(script);
-    let mut c = connect(&w, user("u1"), ConnectRequest::default()).await;
-    next(&mut c).await;
-    say(&c, "hi");
-    until(&mut c, "loading", false).await;
+    let (tx, mut c) = paced_reply(&w, "hi").await;
     let engine = w.engine.clone();
     let shutdown = tokio::spawn(async move { engine.shutdown(Duration::from_secs(30)).await });
     let mut refused = false;

@@ -120,6 +120,9 @@ struct ChatboxSection {
     rate_limit: Option<u32>,
     reconnect_timeout: Option<String>,
     llm_stream_timeout: Option<String>,
+    write_timeout: Option<String>,
+    store_timeout: Option<String>,
+    max_sessions_per_user: Option<usize>,
     admin_panel_url: Option<String>,
     system_prompt: Option<String>,
     data_dir: Option<String>,
@@ -493,7 +496,14 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         |n| *n >= 1,
         "a count ≥ 1",
     );
+    let write_timeout = r.duration(
+        "WS_WRITE_TIMEOUT",
+        "chatbox.write_timeout",
+        c.write_timeout,
+        Duration::from_secs(defaults.write_timeout_secs),
+    );
     let edge = EdgeConfig {
+        write_timeout_secs: write_timeout.as_secs().max(1),
         jwt_secret,
         jwt_algorithm,
         jwt_leeway_secs: leeway.as_secs(),
@@ -526,7 +536,23 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         c.llm_stream_timeout,
         Duration::from_secs(engine_defaults.reply_timeout_secs),
     );
+    let store_timeout = r.duration(
+        "STORE_TIMEOUT",
+        "chatbox.store_timeout",
+        c.store_timeout,
+        Duration::from_secs(engine_defaults.store_timeout_secs),
+    );
+    let max_sessions_per_user = r.number(
+        "MAX_SESSIONS_PER_USER",
+        "chatbox.max_sessions_per_user",
+        c.max_sessions_per_user,
+        engine_defaults.max_sessions_per_user,
+        |n| *n >= 1,
+        "a count ≥ 1",
+    );
     let engine = EngineConfig {
+        store_timeout_secs: store_timeout.as_secs().max(1),
+        max_sessions_per_user,
         messages_per_minute,
         idle_evict_secs: reconnect.as_secs().max(1),
         reply_timeout_secs: stream.as_secs().max(1),

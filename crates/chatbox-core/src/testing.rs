@@ -4,12 +4,14 @@
 //! stubs: the conformance suite in [`store_conformance`] runs against [`MemoryStore`] here and
 //! against every database backend in chatbox-store, so the fake can never drift.
 
+mod faulty_store;
 mod memory_blob;
 mod memory_store;
 mod recording_notifier;
 mod scripted_llm;
 pub mod store_conformance;
 
+pub use faulty_store::{Fault, FaultyStore, StoreOp};
 pub use memory_blob::MemoryBlobStore;
 pub use memory_store::MemoryStore;
 pub use recording_notifier::RecordingNotifier;

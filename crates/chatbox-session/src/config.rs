@@ -22,6 +22,10 @@ pub const DEFAULT_HISTORY_CHARS: usize = 24_000;
 pub const DEFAULT_IDLE_EVICT_SECS: u64 = 15 * 60;
 /// Default cap on one streamed reply, in seconds (the Go service's `llm_stream_timeout`).
 pub const DEFAULT_REPLY_TIMEOUT_SECS: u64 = 120;
+/// Default deadline of one store call made by the engine, in seconds.
+pub const DEFAULT_STORE_TIMEOUT_SECS: u64 = 10;
+/// Default live sessions one user may have at once.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 20;
 
 /// How the engine behaves. Every field has the contract's default.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -49,6 +53,11 @@ pub struct EngineConfig {
     pub idle_evict_secs: u64,
     /// The longest one streamed reply may take before it fails with `LLM_TIMEOUT` (seconds).
     pub reply_timeout_secs: u64,
+    /// The longest one store call may take before the engine gives up on it (seconds).
+    pub store_timeout_secs: u64,
+    /// Live sessions one user may have at once (sessions). Opening one more evicts the user's
+    /// longest-idle session; when none is idle the connect is refused (`TOO_MANY_REQUESTS`).
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +74,8 @@ impl Default for EngineConfig {
             system_prompt: None,
             idle_evict_secs: DEFAULT_IDLE_EVICT_SECS,
             reply_timeout_secs: DEFAULT_REPLY_TIMEOUT_SECS,
+            store_timeout_secs: DEFAULT_STORE_TIMEOUT_SECS,
+            max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
         }
     }
 }

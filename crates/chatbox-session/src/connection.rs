@@ -6,6 +6,7 @@
 //! connection's next [`Connection::recv`] returns that reason and the edge closes with 1013. A
 //! frame is never skipped while the connection stays open.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -14,7 +15,7 @@ use chatbox_core::{Identity, SessionId};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use crate::actor::{Command, Input};
+use crate::task::{Command, Input};
 
 /// A connection id, unique within the process.
 pub type ConnId = u64;
@@ -34,6 +35,13 @@ pub enum Participant {
     Watcher,
 }
 
+impl Participant {
+    /// True when this participant may send messages to the session.
+    pub fn may_write(self) -> bool {
+        matches!(self, Self::Owner)
+    }
+}
+
 /// Why the engine ended a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
@@ -41,6 +49,9 @@ pub enum CloseReason {
     SlowConsumer,
     /// The server is shutting down (1001).
     ShuttingDown,
+    /// The session was evicted to make room for another of the user's sessions (1012, "service
+    /// restart": reconnect).
+    Evicted,
 }
 
 impl CloseReason {
@@ -49,6 +60,7 @@ impl CloseReason {
         match self {
             Self::SlowConsumer => 1013,
             Self::ShuttingDown => 1001,
+            Self::Evicted => 1012,
         }
     }
 
@@ -57,6 +69,7 @@ impl CloseReason {
         match self {
             Self::SlowConsumer => "slow consumer: reconnect and resume",
             Self::ShuttingDown => "server shutting down",
+            Self::Evicted => "session closed: reconnect",
         }
     }
 }
@@ -105,6 +118,12 @@ impl Sink {
         }
     }
 
+    /// False once the connection has gone (its `Connection` was dropped), even when its `Detach`
+    /// was lost.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Marks why the connection ends; the caller then drops the sink.
     pub(crate) fn close(&self, reason: CloseReason) {
         self.close.set(reason);
@@ -118,6 +137,7 @@ pub struct Connection {
     session_id: SessionId,
     identity: Identity,
     participant: Participant,
+    backlog: VecDeque<Arc<str>>,
     rx: mpsc::Receiver<Arc<str>>,
     close: Arc<CloseSlot>,
     mailbox: mpsc::Sender<Command>,
@@ -153,6 +173,7 @@ impl Connection {
             session_id,
             identity,
             participant,
+            backlog: VecDeque::new(),
             rx,
             close,
             mailbox,
@@ -177,8 +198,20 @@ impl Connection {
         &self.identity
     }
 
+    /// Sets the frames that precede every live frame (status, then the replay).
+    pub(crate) fn set_backlog(&mut self, frames: Vec<Arc<str>>) {
+        self.backlog = frames.into();
+    }
+
     /// The next frame to write, or the reason to close. Cancel-safe.
     pub async fn recv(&mut self) -> Outbound {
+        if let Some(frame) = self.backlog.pop_front() {
+            if self.backlog.is_empty() {
+                // A long replay's buffer is not kept for the connection's lifetime.
+                self.backlog = VecDeque::new();
+            }
+            return Outbound::Frame(frame);
+        }
         tokio::select! {
             biased;
             Some(frame) = self.direct_rx.recv() => Outbound::Frame(frame),
@@ -196,6 +229,7 @@ impl Connection {
             id: self.id,
             session_id: self.session_id.clone(),
             identity: self.identity.clone(),
+            participant: self.participant,
             mailbox: self.mailbox.clone(),
             direct: self.direct_tx.clone(),
         }
@@ -210,6 +244,11 @@ impl Connection {
     pub fn is_watcher(&self) -> bool {
         self.participant == Participant::Watcher
     }
+
+    /// What this connection is to its session.
+    pub fn participant(&self) -> Participant {
+        self.participant
+    }
 }
 
 /// The input side of a [`Connection`].
@@ -218,6 +257,7 @@ pub struct Inputs {
     id: ConnId,
     session_id: SessionId,
     identity: Identity,
+    participant: Participant,
     mailbox: mpsc::Sender<Command>,
     direct: mpsc::Sender<Arc<str>>,
 }
@@ -228,6 +268,7 @@ impl Inputs {
     pub fn handle(&self, frame: ClientFrame) {
         let command = Command::Input(Box::new(Input {
             conn: self.id,
+            participant: self.participant,
             identity: self.identity.clone(),
             frame,
         }));

@@ -1,27 +1,43 @@
-//! The engine: session resolution on connect (CONTRACT §3), the registry of live sessions, and
-//! shutdown.
+//! The engine: session resolution on connect (CONTRACT §3), the registry of live sessions, the
+//! session operations the REST API needs, and shutdown. Engine-wide state ([`Shared`]) lives
+//! here; everything about one session lives in its task (`task`).
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chatbox_core::ports::store::SessionPatch;
+use chatbox_core::ports::store::{EndOutcome, SessionPatch};
 use chatbox_core::protocol::ModelInfo;
-use chatbox_core::{Identity, LlmProvider, Notifier, Session, SessionId, Store};
+use chatbox_core::{
+    Identity, LlmProvider, Notifier, Session, SessionId, ShareToken, Store, UserId,
+};
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::actor::{Actor, Attach, Command, Shared};
 use crate::config::EngineConfig;
 use crate::connection::{Connection, Participant};
 use crate::error::EngineError;
+use crate::ops::{OpOutcome, SessionOp};
+use crate::rate_limit::RateLimiter;
+use crate::registry::{Registry, TaskStatus};
+use crate::store_call::bounded;
+use crate::task::{Attach, Attached, Command, OpRequest, SessionTask};
 
 /// Length of generated session ids (the Go service's 32 alphanumerics).
 const SESSION_ID_LEN: usize = 32;
 /// How often a connect retries when it raced with a session task that was stopping.
 const ATTACH_ATTEMPTS: usize = 3;
+/// Help requests per session allowed in [`HELP_WINDOW`].
+const HELP_LIMIT: u32 = 5;
+/// The help request rate window.
+const HELP_WINDOW: Duration = Duration::from_secs(300);
+/// How long shutdown waits for tasks after cancelling the replies still in flight.
+const ABORT_GRACE: Duration = Duration::from_secs(2);
 
 /// The engine's collaborators.
 pub struct EngineDeps {
@@ -55,6 +71,52 @@ pub struct Connected {
     pub recovered: Option<bool>,
 }
 
+/// What every session task shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) providers: Vec<Arc<dyn LlmProvider>>,
+    pub(crate) notifiers: Vec<Arc<dyn Notifier>>,
+    pub(crate) admin_panel_url: Option<String>,
+    pub(crate) config: EngineConfig,
+    pub(crate) message_rate: Mutex<RateLimiter<UserId>>,
+    pub(crate) help_rate: Mutex<RateLimiter<SessionId>>,
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) tracker: TaskTracker,
+    /// Cancelled when shutdown begins: sessions refuse input and finish their reply.
+    pub(crate) shutdown: CancellationToken,
+    /// Cancelled when the shutdown deadline passes: sessions cancel their reply and stop.
+    pub(crate) abort: CancellationToken,
+}
+
+impl Shared {
+    pub(crate) fn models(&self) -> Vec<ModelInfo> {
+        self.providers
+            .iter()
+            .map(|p| ModelInfo {
+                id: p.id().to_owned(),
+                name: p.name().to_owned(),
+            })
+            .collect()
+    }
+
+    /// The provider for a session: its model if configured, else the first provider.
+    pub(crate) fn provider_for(&self, model_id: Option<&str>) -> Option<Arc<dyn LlmProvider>> {
+        model_id
+            .and_then(|m| self.providers.iter().find(|p| p.id() == m))
+            .or_else(|| self.providers.first())
+            .cloned()
+    }
+
+    /// The deadline of one store call.
+    pub(crate) fn store_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.store_timeout_secs.max(1))
+    }
+
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The chat engine. Cheap to clone; all clones share one registry.
 #[derive(Clone)]
 pub struct Engine {
@@ -73,13 +135,20 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine over these collaborators.
     pub fn new(deps: EngineDeps, config: EngineConfig) -> Self {
-        let shared = Shared::new(
-            deps.store,
-            deps.providers,
-            deps.notifiers,
-            deps.admin_panel_url,
+        let per_minute = config.messages_per_minute;
+        let shared = Shared {
+            store: deps.store,
+            providers: deps.providers,
+            notifiers: deps.notifiers,
+            admin_panel_url: deps.admin_panel_url,
             config,
-        );
+            message_rate: Mutex::new(RateLimiter::new(per_minute, Duration::from_secs(60))),
+            help_rate: Mutex::new(RateLimiter::new(HELP_LIMIT, HELP_WINDOW)),
+            registry: Mutex::new(Registry::new()),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        };
         Self {
             shared: Arc::new(shared),
             closing: Arc::new(AtomicBool::new(false)),
@@ -91,7 +160,8 @@ impl Engine {
         self.shared.models()
     }
 
-    /// The store, for the REST handlers.
+    /// The store, for reads by the REST handlers. Writes to a session go through the engine
+    /// ([`Engine::end_session`], [`Engine::share_session`], ...) so a live session learns of them.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
     }
@@ -103,11 +173,13 @@ impl Engine {
 
     /// Number of live sessions.
     pub fn live_sessions(&self) -> usize {
-        self.shared
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.shared.registry().len()
+    }
+
+    /// The number of live sessions, as it changes (for gauges, and for tests that wait for a
+    /// session to be evicted).
+    pub fn watch_live_sessions(&self) -> watch::Receiver<usize> {
+        self.shared.registry().watch()
     }
 
     /// Connects a client: resolves its session, attaches it, and queues `connection_status`
@@ -117,9 +189,7 @@ impl Engine {
         identity: Identity,
         request: ConnectRequest,
     ) -> Result<Connected, EngineError> {
-        if self.closing.load(Ordering::SeqCst) {
-            return Err(EngineError::ShuttingDown);
-        }
+        self.refuse_when_closing()?;
         let (session, participant) = self.resolve(&identity, &request).await?;
         let same = request.session_id.as_ref() == Some(&session.id);
         let last_seq = if same { request.last_seq } else { None };
@@ -143,27 +213,107 @@ impl Engine {
         identity: Identity,
         id: &SessionId,
     ) -> Result<Connection, EngineError> {
-        if self.closing.load(Ordering::SeqCst) {
-            return Err(EngineError::ShuttingDown);
-        }
-        let store = &self.shared.store;
-        let mut session = store
-            .get_session(id)
+        self.refuse_when_closing()?;
+        let session = self
+            .get(id)
             .await?
             .filter(|s| s.user_id == identity.user_id)
             .ok_or(EngineError::NotFound)?;
+        let session = self.reopened(session).await?;
+        let (connection, _) = self
+            .attach(identity, &session, Participant::Owner, None)
+            .await?;
+        Ok(connection)
+    }
+
+    /// Ends a session (idempotent). A live session learns it ended and tells its connections.
+    pub async fn end_session(&self, id: &SessionId) -> Result<EndOutcome, EngineError> {
+        match self.op(id, SessionOp::End(Utc::now())).await? {
+            OpOutcome::Ended(outcome) => Ok(outcome),
+            _ => Err(EngineError::NotFound),
+        }
+    }
+
+    /// Shares a session: `candidate` becomes its share token unless it has one; returns the
+    /// token in force.
+    pub async fn share_session(
+        &self,
+        id: &SessionId,
+        candidate: ShareToken,
+    ) -> Result<ShareToken, EngineError> {
+        match self.op(id, SessionOp::Share(candidate)).await? {
+            OpOutcome::Shared(token) => Ok(token),
+            _ => Err(EngineError::NotFound),
+        }
+    }
+
+    /// Revokes a session's share token (no-op when none).
+    pub async fn unshare_session(&self, id: &SessionId) -> Result<(), EngineError> {
+        self.op(id, SessionOp::Unshare).await.map(|_| ())
+    }
+
+    /// Runs a session operation in the session's task when it is live (so its state follows),
+    /// else directly on the store.
+    async fn op(&self, id: &SessionId, op: SessionOp) -> Result<OpOutcome, EngineError> {
+        let limit = self.shared.store_timeout();
+        let live = self.shared.registry().get(id).cloned();
+        if let Some(mailbox) = live {
+            let (done, outcome) = oneshot::channel();
+            let request = Command::Op(Box::new(OpRequest {
+                op: op.clone(),
+                done,
+            }));
+            // The task answers within one store deadline once it reads the request; waiting for
+            // its turn in a busy mailbox is bounded too.
+            if tokio::time::timeout(limit, mailbox.send(request))
+                .await
+                .is_ok_and(|sent| sent.is_ok())
+            {
+                return match tokio::time::timeout(limit.saturating_mul(2), outcome).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => op.apply(&*self.shared.store, id, limit).await,
+                    Err(_) => Err(EngineError::StoreTimeout),
+                };
+            }
+            if !mailbox.is_closed() {
+                return Err(EngineError::Busy);
+            }
+        }
+        op.apply(&*self.shared.store, id, limit).await
+    }
+
+    fn refuse_when_closing(&self) -> Result<(), EngineError> {
+        if self.closing.load(Ordering::SeqCst) {
+            Err(EngineError::ShuttingDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Session>, EngineError> {
+        bounded(
+            self.shared.store_timeout(),
+            self.shared.store.get_session(id),
+        )
+        .await
+    }
+
+    /// The session, reopened when it had ended.
+    async fn reopened(&self, mut session: Session) -> Result<Session, EngineError> {
         if !session.is_active() {
             let patch = SessionPatch {
                 reopen: true,
                 ..Default::default()
             };
-            store.update_session(&session.id, &patch).await?;
+            let store = &self.shared.store;
+            bounded(
+                self.shared.store_timeout(),
+                store.update_session(&session.id, &patch),
+            )
+            .await?;
             session.end_time = None;
         }
-        let (connection, _) = self
-            .attach(identity, &session, Participant::Owner, None)
-            .await?;
-        Ok(connection)
+        Ok(session)
     }
 
     /// Attaches a new connection to `session`'s task (spawning it if needed).
@@ -175,8 +325,8 @@ impl Engine {
         last_seq: Option<u64>,
     ) -> Result<(Connection, Option<bool>), EngineError> {
         for _ in 0..ATTACH_ATTEMPTS {
-            let mailbox = self.mailbox_for(session);
-            let (connection, sink) = Connection::pair(
+            let mailbox = self.mailbox_for(session)?;
+            let (mut connection, sink) = Connection::pair(
                 session.id.clone(),
                 identity.clone(),
                 participant,
@@ -190,14 +340,21 @@ impl Engine {
                 last_seq,
                 done,
             }));
-            if mailbox.send(cmd).await.is_ok()
-                && let Ok(recovered) = attached.await
+            let limit = self.shared.store_timeout();
+            let sent = tokio::time::timeout(limit, mailbox.send(cmd)).await;
+            if matches!(sent, Ok(Ok(())))
+                && let Ok(Ok(Attached { recovered, frames })) =
+                    tokio::time::timeout(limit, attached).await
             {
+                connection.set_backlog(frames);
                 return Ok((connection, recovered));
+            }
+            if sent.is_err() {
+                return Err(EngineError::Busy);
             }
             // The session task stopped between lookup and attach; forget it and try again.
             drop(connection);
-            self.forget(&session.id, &mailbox);
+            self.shared.registry().remove(&session.id, &mailbox);
         }
         Err(EngineError::Busy)
     }
@@ -207,19 +364,10 @@ impl Engine {
         identity: &Identity,
         request: &ConnectRequest,
     ) -> Result<(Session, Participant), EngineError> {
-        let store = &self.shared.store;
         if let Some(id) = &request.session_id {
-            if let Some(mut s) = store.get_session(id).await? {
+            if let Some(s) = self.get(id).await? {
                 if s.user_id == identity.user_id {
-                    if !s.is_active() {
-                        let patch = SessionPatch {
-                            reopen: true,
-                            ..Default::default()
-                        };
-                        store.update_session(&s.id, &patch).await?;
-                        s.end_time = None;
-                    }
-                    return Ok((s, Participant::Owner));
+                    return Ok((self.reopened(s).await?, Participant::Owner));
                 }
                 if identity.is_admin() && request.watch {
                     return Ok((s, Participant::Watcher));
@@ -228,7 +376,13 @@ impl Engine {
             // Someone else's session, or none: a fresh session, revealing nothing.
             return Ok((self.create(identity).await?, Participant::Owner));
         }
-        if let Some(active) = store.active_session(&identity.user_id).await? {
+        let store = &self.shared.store;
+        let active = bounded(
+            self.shared.store_timeout(),
+            store.active_session(&identity.user_id),
+        )
+        .await?;
+        if let Some(active) = active {
             return Ok((active, Participant::Owner));
         }
         Ok((self.create(identity).await?, Participant::Owner))
@@ -243,63 +397,78 @@ impl Engine {
         let id = SessionId::parse(&id)
             .map_err(|e| EngineError::Store(chatbox_core::StoreError::Corrupt(e.to_string())))?;
         let session = Session::new(id, identity.user_id.clone(), Utc::now());
-        self.shared.store.create_session(&session).await?;
+        let store = &self.shared.store;
+        bounded(self.shared.store_timeout(), store.create_session(&session)).await?;
         Ok(session)
     }
 
-    fn mailbox_for(&self, session: &Session) -> mpsc::Sender<Command> {
-        let mut registry = self
-            .shared
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(tx) = registry.get(&session.id).filter(|tx| !tx.is_closed()) {
-            return tx.clone();
+    /// The live task of `session`, spawned when there is none. A user at the live-session cap
+    /// first has their longest-idle session evicted; with none idle, `TooManySessions`.
+    fn mailbox_for(&self, session: &Session) -> Result<mpsc::Sender<Command>, EngineError> {
+        let mut registry = self.shared.registry();
+        if let Some(tx) = registry.get(&session.id) {
+            return Ok(tx.clone());
+        }
+        let cap = self.shared.config.max_sessions_per_user.max(1);
+        if registry.user_count(&session.user_id) >= cap {
+            // An evicted task removes itself when it stops; until then the user is briefly one
+            // over the cap. A task that became busy meanwhile ignores the request.
+            let evicted = registry
+                .idle_of(&session.user_id)
+                .into_iter()
+                .any(|tx| tx.try_send(Command::Evict).is_ok());
+            if !evicted {
+                return Err(EngineError::TooManySessions);
+            }
         }
         let (tx, rx) = mpsc::channel(self.shared.config.session_mailbox.max(1));
-        let actor = Actor::new(Arc::clone(&self.shared), session.clone(), tx.clone());
-        self.shared.tracker.spawn(actor.run(rx));
-        registry.insert(session.id.clone(), tx.clone());
-        tx
+        let status = Arc::new(TaskStatus::default());
+        let task = SessionTask::new(
+            Arc::clone(&self.shared),
+            session.clone(),
+            tx.clone(),
+            Arc::clone(&status),
+        );
+        self.shared.tracker.spawn(task.run(rx));
+        registry.insert(
+            session.id.clone(),
+            session.user_id.clone(),
+            tx.clone(),
+            status,
+        );
+        Ok(tx)
     }
 
-    fn forget(&self, id: &SessionId, stale: &mpsc::Sender<Command>) {
-        let mut registry = self
-            .shared
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if registry.get(id).is_some_and(|tx| tx.same_channel(stale)) {
-            registry.remove(id);
-        }
-    }
-
-    /// Graceful shutdown: refuse new connections, let replies in flight finish and persist
-    /// (cancelling and persisting what they produced once `timeout` passes), then close every
-    /// connection with 1001.
-    pub async fn shutdown(&self, timeout: Duration) {
+    /// Graceful shutdown: refuse new connections and new input, drop queued input (each sender
+    /// is told), let replies in flight finish and persist; once `timeout` passes, cancel them
+    /// (persisting what they produced). Every connection is then closed with 1001.
+    ///
+    /// New connections are refused from the moment this is called; the returned future
+    /// completes when every session task has stopped, and within `timeout` plus a short grace
+    /// whatever the tasks do.
+    pub fn shutdown(&self, timeout: Duration) -> impl Future<Output = ()> + Send + 'static {
         self.closing.store(true, Ordering::SeqCst);
-        let senders: Vec<mpsc::Sender<Command>> = self
-            .shared
-            .registry
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for tx in &senders {
-            let _ = tx.send(Command::Shutdown).await;
-        }
+        self.shared.shutdown.cancel();
         self.shared.tracker.close();
-        if tokio::time::timeout(timeout, self.shared.tracker.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("shutdown timeout: cancelling replies still in flight");
-            for tx in &senders {
-                let _ = tx.send(Command::Abort).await;
+        let shared = Arc::clone(&self.shared);
+        async move {
+            if tokio::time::timeout(timeout, shared.tracker.wait())
+                .await
+                .is_ok()
+            {
+                return;
             }
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.shared.tracker.wait()).await;
+            tracing::warn!("shutdown timeout: cancelling replies still in flight");
+            shared.abort.cancel();
+            if tokio::time::timeout(ABORT_GRACE, shared.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    tasks = shared.tracker.len(),
+                    "session tasks still running after shutdown; abandoning them"
+                );
+            }
         }
     }
 }

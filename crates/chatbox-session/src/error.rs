@@ -10,6 +10,12 @@ pub enum EngineError {
     /// The store failed.
     #[error("storage failed")]
     Store(#[from] StoreError),
+    /// A store call did not finish within the engine's deadline (it may still have been applied).
+    #[error("storage did not answer in time")]
+    StoreTimeout,
+    /// The user has as many live sessions as allowed and none of them is idle.
+    #[error("too many live sessions for this user")]
+    TooManySessions,
     /// The server is shutting down and accepts no new work.
     #[error("server shutting down")]
     ShuttingDown,
@@ -28,7 +34,8 @@ impl EngineError {
     /// The contract code a client sees.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Store(_) => ErrorCode::StorageError,
+            Self::Store(_) | Self::StoreTimeout => ErrorCode::StorageError,
+            Self::TooManySessions => ErrorCode::TooManyRequests,
             Self::ShuttingDown | Self::Busy => ErrorCode::SessionBusy,
             Self::NoProvider => ErrorCode::LlmUnavailable,
             Self::NotFound => ErrorCode::NotFound,

@@ -68,30 +68,27 @@ impl Fanout {
         self.direct(conn, &frame);
     }
 
-    /// Adds a connection: first its `connection_status` (built by `status` from the current
-    /// seq), then — when resuming — every frame after `last_seq`. Returns whether the resume was
-    /// complete (`None` when not resuming).
+    /// Adds a connection. Returns what it must receive before any live frame — its
+    /// `connection_status` (built by `status` from the current seq), then, when resuming, every
+    /// frame after `last_seq` — and whether that resume is complete (`None` when not resuming).
+    /// The batch goes to the connection directly, never through its bounded live queue.
     pub(crate) fn attach(
         &mut self,
         sink: Sink,
         last_seq: Option<u64>,
         status: impl FnOnce(u64, Option<bool>) -> Envelope,
-    ) -> Option<bool> {
+    ) -> (Option<bool>, Vec<Arc<str>>) {
         let replay = last_seq.map(|n| self.replay.since(n, self.seq));
         let recovered = replay.as_ref().map(|r| matches!(r, Replay::Complete(_)));
         let status = status(self.seq, recovered)
             .with_session(&self.session_id)
             .with_seq(self.seq);
-        let mut ok = sink.send(&Arc::from(status.encode()));
-        if let Some(Replay::Complete(frames)) = replay {
-            for f in &frames {
-                ok = ok && sink.send(f);
-            }
+        let mut frames = vec![Arc::from(status.encode())];
+        if let Some(Replay::Complete(missed)) = replay {
+            frames.extend(missed);
         }
-        if ok {
-            self.sinks.push(sink);
-        }
-        recovered
+        self.sinks.push(sink);
+        (recovered, frames)
     }
 
     /// Removes a connection.
@@ -99,8 +96,10 @@ impl Fanout {
         self.sinks.retain(|s| s.id != conn);
     }
 
-    /// Number of attached connections.
-    pub(crate) fn connections(&self) -> usize {
+    /// Number of open connections. Connections that went away are forgotten here even when
+    /// their `Detach` was lost, so a dead connection never keeps a session live.
+    pub(crate) fn connections(&mut self) -> usize {
+        self.sinks.retain(Sink::is_open);
         self.sinks.len()
     }
 
@@ -109,5 +108,64 @@ impl Fanout {
         for sink in self.sinks.drain(..) {
             sink.close(reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chatbox_core::{Identity, UserId};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::connection::{Connection, Participant};
+    use crate::task::Command;
+
+    fn fanout() -> Fanout {
+        let id = SessionId::parse("s1").unwrap();
+        Fanout::new(id, 1, ReplayBuffer::new(16, 1 << 20))
+    }
+
+    fn connection(mailbox: mpsc::Sender<Command>) -> (Connection, Sink) {
+        let user = Identity::new(UserId::parse("u1").unwrap(), None, vec![]);
+        let id = SessionId::parse("s1").unwrap();
+        Connection::pair(id, user, Participant::Owner, 4, mailbox)
+    }
+
+    #[test]
+    fn a_connection_whose_detach_was_lost_is_not_counted() {
+        // A full mailbox: the connection's `Detach` on drop cannot be delivered.
+        let (mailbox, _rx) = mpsc::channel(1);
+        mailbox.try_send(Command::Evict).unwrap();
+        let mut f = fanout();
+        let (conn, sink) = connection(mailbox);
+        let _ = f.attach(sink, None, |_, _| Envelope::pong(chrono::Utc::now()));
+        assert_eq!(f.connections(), 1);
+        drop(conn);
+        assert_eq!(
+            f.connections(),
+            0,
+            "a dead connection never keeps a session live"
+        );
+    }
+
+    #[test]
+    fn a_resume_hands_over_status_and_every_missed_frame_outside_the_queue() {
+        let (mailbox, _rx) = mpsc::channel(8);
+        let mut f = fanout();
+        for _ in 0..10 {
+            f.publish(Envelope::pong(chrono::Utc::now()));
+        }
+        let (_conn, sink) = connection(mailbox);
+        let (recovered, frames) = f.attach(sink, Some(2), |seq, recovered| {
+            assert_eq!((seq, recovered), (10, Some(true)));
+            Envelope::pong(chrono::Utc::now())
+        });
+        assert_eq!(recovered, Some(true));
+        assert_eq!(
+            frames.len(),
+            1 + 8,
+            "status, then seqs 3..=10, although the queue holds 4"
+        );
+        assert!(frames[1].contains("\"seq\":3"));
     }
 }

@@ -68,11 +68,13 @@ impl ReplayBuffer {
     }
 
     /// Frames held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.frames.len()
     }
 
     /// True when no frame is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }

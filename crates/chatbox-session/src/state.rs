@@ -81,6 +81,11 @@ impl<T> SessionState<T> {
         }
     }
 
+    /// Removes and returns every waiting input (shutdown drops them, telling each sender).
+    pub fn take_pending(&mut self) -> VecDeque<T> {
+        std::mem::take(&mut self.pending)
+    }
+
     /// True while a reply streams.
     pub fn is_replying(&self) -> bool {
         self.reply.is_some()
@@ -148,6 +153,17 @@ mod tests {
         );
         assert_eq!(s.next_pending(), Some("c"));
         assert_eq!(s.next_pending(), Some("e"));
+        assert_eq!(s.next_pending(), None);
+    }
+
+    #[test]
+    fn take_pending_empties_the_queue_even_while_replying() {
+        let mut s = SessionState::new(4);
+        let _ = s.start_reply("m", Instant::now());
+        assert_eq!(s.admit("a"), Admission::Queued);
+        assert_eq!(s.admit("b"), Admission::Queued);
+        assert_eq!(s.take_pending(), ["a", "b"]);
+        assert!(s.is_replying(), "the reply in flight is not touched");
         assert_eq!(s.next_pending(), None);
     }
 

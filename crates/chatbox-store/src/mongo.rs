@@ -327,25 +327,31 @@ impl Store for MongoStore {
             .await
     }
 
-    async fn record_response(
+    async fn append_reply(
         &self,
         id: &SessionId,
+        message: &Message,
         tokens: u64,
         response_ms: u64,
     ) -> Result<(), StoreError> {
+        let m = f::message_doc(message, self.cipher.encrypt(&message.content)?);
         let (tokens, ms) = (f::bson_int(tokens), f::bson_int(response_ms));
         let count = if_null(f::RESP_COUNT, 0_i64);
         let total_ms =
             doc! { "$add": [ { "$multiply": [if_null(f::AVG_RESP, 0_i64), count.clone()] }, ms ] };
-        // Same rule as `Session::record_response`: the new mean truncated to whole ms. All
-        // expressions of one `$set` stage see the document as it was, so this is atomic.
+        // One pipeline stage: the message is appended and the statistics folded in by the same
+        // single-document update, so both are stored or neither. Statistics follow
+        // `Session::record_response` (the new mean truncated to whole ms); all expressions of one
+        // `$set` stage see the document as it was.
         let stage = doc! { "$set": {
+            f::MESSAGES: { "$concatArrays": [ if_null(f::MESSAGES, Bson::Array(Vec::new())), [ literal(m) ] ] },
+            f::LAST_ACTIVITY: literal(f::bson_time(message.timestamp)),
             f::TOKENS: { "$add": [if_null(f::TOKENS, 0_i64), tokens] },
             f::MAX_RESP: { "$max": [if_null(f::MAX_RESP, 0_i64), ms] },
             f::AVG_RESP: { "$toLong": { "$trunc": { "$divide": [total_ms, { "$add": [count.clone(), 1_i64] }] } } },
             f::RESP_COUNT: { "$add": [count, 1_i64] },
         } };
-        self.update_by_id("record_response", Idempotent::No, id, vec![stage])
+        self.update_by_id("append_reply", Idempotent::No, id, vec![stage])
             .await
     }
 

@@ -10,6 +10,7 @@ mod config;
 mod list;
 mod rows;
 pub mod schema;
+mod writes;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -246,35 +247,8 @@ impl Store for SqliteStore {
         let content = self.cipher.encrypt(&message.content)?;
         let stored = StoredMessage::from_message(message, content);
         let id = id.as_str().to_owned();
-        self.write(move |tx| {
-            let seq: Option<i64> = tx
-                .query_row(
-                    "UPDATE sessions SET message_count = message_count + 1, \
-                     last_activity_ms = ?2 WHERE id = ?1 RETURNING message_count - 1",
-                    params![id, stored.ts_ms],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(store_error)?;
-            let seq = seq.ok_or(StoreError::NotFound)?;
-            tx.execute(
-                "INSERT INTO messages (session_id, seq, content, ts_ms, sender, file_id, \
-                 file_url, meta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    id,
-                    seq,
-                    stored.content,
-                    stored.ts_ms,
-                    stored.sender,
-                    stored.file_id,
-                    stored.file_url,
-                    stored.meta
-                ],
-            )
-            .map_err(store_error)?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| writes::insert_message(tx, &id, &stored))
+            .await
     }
 
     async fn update_session(&self, id: &SessionId, patch: &SessionPatch) -> Result<(), StoreError> {
@@ -321,51 +295,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_response(
+    async fn append_reply(
         &self,
         id: &SessionId,
+        message: &Message,
         tokens: u64,
         response_ms: u64,
     ) -> Result<(), StoreError> {
+        let content = self.cipher.encrypt(&message.content)?;
+        let stored = StoredMessage::from_message(message, content);
         let id = id.as_str().to_owned();
+        // One transaction: the message and the statistics are committed together or not at all.
         self.write(move |tx| {
-            let row: Option<[i64; 4]> = tx
-                .query_row(
-                    "SELECT total_tokens, max_response_ms, avg_response_ms, response_count \
-                     FROM sessions WHERE id = ?1",
-                    [&id],
-                    |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]),
-                )
-                .optional()
-                .map_err(store_error)?;
-            let row = row.ok_or(StoreError::NotFound)?;
-            let n = |v: i64| u64::try_from(v).unwrap_or(0);
-            // Reuse the domain rule so every backend computes the same figures.
-            let mut s = Session::new(
-                SessionId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                UserId::parse("stats").map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                DateTime::<Utc>::UNIX_EPOCH,
-            );
-            (
-                s.total_tokens,
-                s.max_response_ms,
-                s.avg_response_ms,
-                s.response_count,
-            ) = (n(row[0]), n(row[1]), n(row[2]), n(row[3]));
-            s.record_response(tokens, response_ms);
-            tx.execute(
-                "UPDATE sessions SET total_tokens = ?2, max_response_ms = ?3, \
-                 avg_response_ms = ?4, response_count = ?5 WHERE id = ?1",
-                params![
-                    id,
-                    int(s.total_tokens),
-                    int(s.max_response_ms),
-                    int(s.avg_response_ms),
-                    int(s.response_count)
-                ],
-            )
-            .map_err(store_error)?;
-            Ok(())
+            writes::insert_message(tx, &id, &stored)?;
+            writes::fold_response(tx, &id, tokens, response_ms)
         })
         .await
     }

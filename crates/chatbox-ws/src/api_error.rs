@@ -110,6 +110,27 @@ impl From<chatbox_core::StoreError> for ApiError {
     }
 }
 
+impl From<chatbox_session::EngineError> for ApiError {
+    fn from(e: chatbox_session::EngineError) -> Self {
+        use chatbox_session::EngineError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::NotFound => Self::not_found("Session not found"),
+            E::StoreTimeout => {
+                tracing::error!("store operation timed out");
+                Self::unavailable("Storage temporarily unavailable")
+            }
+            E::ShuttingDown => Self::unavailable("Server shutting down"),
+            E::Busy => Self::unavailable("Session busy; please retry"),
+            E::TooManySessions => Self::rate_limited(std::time::Duration::from_secs(1)),
+            other => {
+                tracing::error!(error = %other, "engine operation failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (

@@ -12,6 +12,8 @@ pub const DEFAULT_PING_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_PONG_TIMEOUT_SECS: u64 = 60;
 /// Default seconds an open socket outlives its token's expiry without a fresh `auth` frame.
 pub const DEFAULT_TOKEN_GRACE_SECS: u64 = 300;
+/// Default seconds one socket write may take before the connection is dropped.
+pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 10;
 /// Default JWT clock leeway in seconds.
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
 /// Default requests per minute per client address to the public shared view.
@@ -46,6 +48,9 @@ pub struct EdgeConfig {
     pub pong_timeout_secs: u64,
     /// How long a socket outlives its token's expiry without a fresh token (seconds).
     pub token_grace_secs: u64,
+    /// How long one write to a socket may take (seconds); a client that stops reading is
+    /// dropped after this, and its connection slot freed.
+    pub write_timeout_secs: u64,
     /// Rows in `GET sessions` (sessions).
     pub user_sessions_limit: u32,
     /// Requests per minute per client address to the public shared view (requests).
@@ -66,6 +71,7 @@ impl Default for EdgeConfig {
             ping_interval_secs: DEFAULT_PING_INTERVAL_SECS,
             pong_timeout_secs: DEFAULT_PONG_TIMEOUT_SECS,
             token_grace_secs: DEFAULT_TOKEN_GRACE_SECS,
+            write_timeout_secs: DEFAULT_WRITE_TIMEOUT_SECS,
             user_sessions_limit: DEFAULT_USER_SESSIONS_LIMIT,
             public_rate_limit: DEFAULT_PUBLIC_RATE_LIMIT,
         }

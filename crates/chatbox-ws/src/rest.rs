@@ -153,7 +153,7 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let s = readable(&edge, &who, &id, false).await?;
-    let outcome = edge.engine().store().end_session(&s.id, Utc::now()).await?;
+    let outcome = edge.engine().end_session(&s.id).await?;
     Ok(Json(
         json!({"status": "ended", "end_time": session_json::time(outcome.end_time())}),
     ))
@@ -172,7 +172,7 @@ pub async fn share_session(
         .map(char::from)
         .collect();
     let candidate = ShareToken::parse(&raw).map_err(|_| ApiError::internal())?;
-    let token = edge.engine().store().share_token(&s.id, &candidate).await?;
+    let token = edge.engine().share_session(&s.id, candidate).await?;
     Ok(Json(json!({"share_token": token})))
 }
 
@@ -183,7 +183,7 @@ pub async fn unshare_session(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let s = readable(&edge, &who, &id, false).await?;
-    edge.engine().store().revoke_share_token(&s.id).await?;
+    edge.engine().unshare_session(&s.id).await?;
     Ok(Json(json!({"status": "revoked"})))
 }
 

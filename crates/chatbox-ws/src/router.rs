@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::{get, post};
 use chatbox_session::Engine;
-use chatbox_session::rate_limit::RateLimiter;
+use chatbox_session::RateLimiter;
 use tokio_util::task::TaskTracker;
 
 use crate::api_error::ApiError;

@@ -12,6 +12,10 @@
 //! writes the engine's frames in order, answers pings, sends heartbeats, and closes with the
 //! engine's reason (1013 for a slow consumer, 1001 at shutdown), 4001 when the token expired
 //! beyond its grace, or 1001 when the client went silent.
+//!
+//! Every write has a deadline (`write_timeout_secs`): a client that stops reading cannot pin the
+//! connection's tasks, its slot or its kernel buffers; when a write runs out of time the socket
+//! is dropped and the slot given back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -153,15 +157,19 @@ async fn serve(
 ) {
     let user = identity.user_id.clone();
     let (mut rd, mut wr) = ws.split(tokio::io::split);
+    let write_limit = Duration::from_secs(edge.config().write_timeout_secs.max(1));
     let connected = match edge.engine().connect(identity, request).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(user = %user, error = %e, "connect refused");
             let (code, reason) = match e {
                 chatbox_session::EngineError::ShuttingDown => (1001, "server shutting down"),
+                chatbox_session::EngineError::TooManySessions => {
+                    (1013, "too many live sessions; try again later")
+                }
                 _ => (1011, "could not open the session"),
             };
-            let _ = wr.write_frame(Frame::close(code, reason.as_bytes())).await;
+            write(&mut wr, Frame::close(code, reason.as_bytes()), write_limit).await;
             return;
         }
     };
@@ -188,6 +196,7 @@ async fn serve(
         ping: Duration::from_secs(cfg.ping_interval_secs.max(1)),
         silence_ms: i64::try_from(cfg.pong_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         grace_secs: i64::try_from(cfg.token_grace_secs).unwrap_or(i64::MAX),
+        write: write_limit,
     };
     write_loop(&mut wr, conn, ctl_rx, &clocks, timing).await;
     reader.abort();
@@ -200,6 +209,23 @@ struct Timing {
     ping: Duration,
     silence_ms: i64,
     grace_secs: i64,
+    write: Duration,
+}
+
+/// Writes one frame within `limit`; false when the socket failed or the client stopped reading,
+/// and the connection must be dropped.
+async fn write(wr: &mut WebSocketWrite<WriteHalf<Io>>, frame: Frame<'_>, limit: Duration) -> bool {
+    match tokio::time::timeout(limit, wr.write_frame(frame)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "websocket write failed");
+            false
+        }
+        Err(_) => {
+            tracing::info!("websocket write timed out: the client stopped reading; dropping it");
+            false
+        }
+    }
 }
 
 async fn write_loop(
@@ -212,43 +238,43 @@ async fn write_loop(
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + timing.ping, timing.ping);
     loop {
-        let result = tokio::select! {
+        let written = tokio::select! {
             biased;
             control = ctl.recv() => match control {
-                Some(Control::Pong(payload)) => wr.write_frame(Frame::pong(Payload::Owned(payload))).await,
+                Some(Control::Pong(payload)) => write(wr, Frame::pong(Payload::Owned(payload)), timing.write).await,
                 Some(Control::Close(code, reason)) => {
-                    let _ = wr.write_frame(Frame::close(code, reason.as_bytes())).await;
+                    write(wr, Frame::close(code, reason.as_bytes()), timing.write).await;
                     return;
                 }
                 Some(Control::Switch(next)) => {
                     // Dropping the old connection detaches it from its session.
                     conn = *next;
-                    Ok(())
+                    true
                 }
                 // The reader stopped (the peer closed or vanished).
                 None => return,
             },
             out = conn.recv() => match out {
-                Outbound::Frame(frame) => wr.write_frame(Frame::text(Payload::Borrowed(frame.as_bytes()))).await,
+                Outbound::Frame(frame) => write(wr, Frame::text(Payload::Borrowed(frame.as_bytes())), timing.write).await,
                 Outbound::Close(reason) => {
-                    let _ = wr.write_frame(Frame::close(reason.code(), reason.text().as_bytes())).await;
+                    write(wr, Frame::close(reason.code(), reason.text().as_bytes()), timing.write).await;
                     return;
                 }
             },
             _ = heartbeat.tick() => {
                 let now = Utc::now();
                 if now.timestamp() > clocks.token_expires.load(Ordering::Relaxed).saturating_add(timing.grace_secs) {
-                    let _ = wr.write_frame(Frame::close(CLOSE_TOKEN_EXPIRED, b"token expired")).await;
+                    write(wr, Frame::close(CLOSE_TOKEN_EXPIRED, b"token expired"), timing.write).await;
                     return;
                 }
                 if now.timestamp_millis() - clocks.last_seen_ms.load(Ordering::Relaxed) > timing.silence_ms {
-                    let _ = wr.write_frame(Frame::close(1001, b"no pong: connection idle")).await;
+                    write(wr, Frame::close(1001, b"no pong: connection idle"), timing.write).await;
                     return;
                 }
-                wr.write_frame(Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"hb"))).await
+                write(wr, Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"hb")), timing.write).await
             }
         };
-        if result.is_err() {
+        if !written {
             return;
         }
     }

@@ -7,3 +7,4 @@
 
 mod flows;
 mod process;
+mod shutdown;

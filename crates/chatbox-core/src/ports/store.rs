@@ -3,6 +3,8 @@
 //! Semantics every backend must honour (checked by `testing::store_conformance`):
 //! - `append_message` is atomic per message and keeps arrival order; it updates
 //!   `message_count` and `last_activity`.
+//! - `append_reply` is `append_message` plus the reply's statistics (tokens, response times) in
+//!   one atomic write: both are stored or neither.
 //! - `end_session` is idempotent: a second call reports the first end time and re-stamps nothing.
 //! - `share_token` is stable: the first token set for a session is returned by every later call.
 //! - admin lists filter, sort and page in the backend and report the total before paging.
@@ -100,10 +102,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a patch.
     async fn update_session(&self, id: &SessionId, patch: &SessionPatch) -> Result<(), StoreError>;
 
-    /// Folds one finished LLM reply into the session's token and response-time figures.
-    async fn record_response(
+    /// Appends a finished AI reply and folds its statistics (tokens, response time) into the
+    /// session in one atomic write: either both are stored or neither is.
+    async fn append_reply(
         &self,
         id: &SessionId,
+        message: &Message,
         tokens: u64,
         response_ms: u64,
     ) -> Result<(), StoreError>;

@@ -113,13 +113,19 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn record_response(
+    async fn append_reply(
         &self,
         id: &SessionId,
+        message: &Message,
         tokens: u64,
         response_ms: u64,
     ) -> Result<(), StoreError> {
-        self.with_entry(id, |e| e.session.record_response(tokens, response_ms))
+        self.with_entry(id, |e| {
+            e.messages.push(message.clone());
+            e.session.message_count += 1;
+            e.session.last_activity = message.timestamp;
+            e.session.record_response(tokens, response_ms);
+        })
     }
 
     async fn end_session(

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use futures::channel::mpsc;
 
 use crate::ports::notify::{HelpNotice, Notifier, NotifyError};
 
@@ -13,6 +14,7 @@ pub struct RecordingNotifier {
     channel: String,
     sent: Mutex<Vec<HelpNotice>>,
     failures: Mutex<VecDeque<NotifyError>>,
+    watchers: Mutex<Vec<mpsc::UnboundedSender<HelpNotice>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -26,12 +28,20 @@ impl RecordingNotifier {
             channel: channel.into(),
             sent: Mutex::new(Vec::new()),
             failures: Mutex::new(VecDeque::new()),
+            watchers: Mutex::new(Vec::new()),
         }
     }
 
     /// The next call fails with `error` (queued; one per call).
     pub fn fail_next(&self, error: NotifyError) {
         lock(&self.failures).push_back(error);
+    }
+
+    /// A stream of every notice delivered from now on, for tests that wait for one.
+    pub fn watch(&self) -> mpsc::UnboundedReceiver<HelpNotice> {
+        let (tx, rx) = mpsc::unbounded();
+        lock(&self.watchers).push(tx);
+        rx
     }
 
     /// Notices delivered so far.
@@ -51,6 +61,7 @@ impl Notifier for RecordingNotifier {
             return Err(e);
         }
         lock(&self.sent).push(notice.clone());
+        lock(&self.watchers).retain(|w| w.unbounded_send(notice.clone()).is_ok());
         Ok(())
     }
 }

@@ -36,6 +36,10 @@ pub enum Script {
     Truncate(Vec<String>),
     /// Forward whatever the test sends on the channel (for pacing a reply by hand).
     Channel(mpsc::UnboundedReceiver<Result<Chunk, LlmError>>),
+    /// Stream these chunks, then panic (a provider bug).
+    PanicAfter(Vec<String>),
+    /// Stream these chunks, then never yield again (a hung provider).
+    Stall(Vec<String>),
 }
 
 impl Script {
@@ -142,6 +146,14 @@ impl LlmProvider for ScriptedLlm {
             }
             Script::Truncate(chunks) => stream::iter(texts(chunks)).boxed(),
             Script::Channel(rx) => rx.boxed(),
+            Script::PanicAfter(chunks) => stream::iter(texts(chunks))
+                .chain(stream::poll_fn(
+                    |_| -> std::task::Poll<Option<Result<Chunk, LlmError>>> {
+                        panic!("scripted provider panic")
+                    },
+                ))
+                .boxed(),
+            Script::Stall(chunks) => stream::iter(texts(chunks)).chain(stream::pending()).boxed(),
         }
     }
 
@@ -213,6 +225,22 @@ mod tests {
         drop(tx);
         let items: Vec<_> = block_on(stream.collect::<Vec<_>>());
         assert!(matches!(items.as_slice(), [Ok(Chunk::Text(t))] if t == "paced"));
+        llm.push(Script::Stall(vec!["then nothing".into()]));
+        let mut stalled = llm.stream_chat(request("z"));
+        assert!(
+            matches!(block_on(stalled.next()), Some(Ok(Chunk::Text(t))) if t == "then nothing")
+        );
+        let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        assert!(
+            stalled.poll_next_unpin(&mut cx).is_pending(),
+            "a stalled stream never ends"
+        );
+        llm.push(Script::PanicAfter(vec!["a".into()]));
+        let mut panicking = llm.stream_chat(request("p"));
+        assert!(matches!(block_on(panicking.next()), Some(Ok(Chunk::Text(t))) if t == "a"));
+        let panicked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(panicking.next())));
+        assert!(panicked.is_err(), "the next poll panics");
         llm.set_health(ProviderHealth::NotReady("down".into()));
         assert_eq!(
             block_on(llm.health()),

@@ -64,7 +64,8 @@ where
     messages_keep_order_fields_and_update_activity(&make().await).await;
     messages_last_n_returns_the_most_recent(&make().await).await;
     patch_updates_only_given_fields(&make().await).await;
-    record_response_accumulates(&make().await).await;
+    append_reply_stores_message_and_stats_together(&make().await).await;
+    append_reply_keeps_order_with_messages(&make().await).await;
     end_is_idempotent_and_reopen_clears_it(&make().await).await;
     active_session_is_the_latest_active_of_that_user(&make().await).await;
     user_sessions_newest_activity_first_with_limit(&make().await).await;
@@ -137,10 +138,19 @@ pub async fn missing_session_is_none_or_not_found<S: Store + ?Sized>(store: &S) 
         store.update_session(&ghost, &SessionPatch::default()).await,
         Err(StoreError::NotFound)
     ));
+    let reply = Message::text(Sender::Ai, "nobody hears", t(5));
     assert!(matches!(
-        store.record_response(&ghost, 1, 1).await,
+        store.append_reply(&ghost, &reply, 1, 1).await,
         Err(StoreError::NotFound)
     ));
+    assert!(
+        store
+            .get_session(&ghost)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none(),
+        "a reply to a missing session creates nothing"
+    );
     let token = ShareToken::parse("tok-ghost").unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(
         store.share_token(&ghost, &token).await,
@@ -264,12 +274,15 @@ pub async fn patch_updates_only_given_fields<S: Store + ?Sized>(store: &S) {
     assert_eq!(s.name, "Billing question");
 }
 
-/// Token and response-time figures accumulate across replies.
-pub async fn record_response_accumulates<S: Store + ?Sized>(store: &S) {
+/// A reply's message and its token and response-time figures are stored by one call, and the
+/// figures accumulate across replies.
+pub async fn append_reply_stores_message_and_stats_together<S: Store + ?Sized>(store: &S) {
     new_session(store, "r", "u1", 0).await;
-    for (tokens, ms) in [(100, 400), (50, 1000), (10, 100)] {
+    for (i, (tokens, ms)) in [(100, 400), (50, 1000), (10, 100)].into_iter().enumerate() {
+        let mut m = Message::text(Sender::Ai, format!("answer {i}"), t(10 + i as i64));
+        m.metadata.insert("model_id".into(), "gpt".into());
         store
-            .record_response(&sid("r"), tokens, ms)
+            .append_reply(&sid("r"), &m, tokens, ms)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -282,6 +295,51 @@ pub async fn record_response_accumulates<S: Store + ?Sized>(store: &S) {
             s.response_count
         ),
         (160, 1000, 500, 3)
+    );
+    assert_eq!(s.message_count, 3);
+    assert_eq!(s.last_activity, t(12));
+    let msgs = store
+        .messages(&sid("r"), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(msgs.len(), 3);
+    assert_eq!(
+        (msgs[2].sender, msgs[2].content.as_str()),
+        (Sender::Ai, "answer 2")
+    );
+    assert_eq!(
+        msgs[2].metadata.get("model_id").map(String::as_str),
+        Some("gpt")
+    );
+}
+
+/// Replies and plain messages interleave in arrival order.
+pub async fn append_reply_keeps_order_with_messages<S: Store + ?Sized>(store: &S) {
+    new_session(store, "o", "u1", 0).await;
+    for i in 0..3i64 {
+        let q = Message::text(Sender::User, format!("q{i}"), t(2 * i + 1));
+        store
+            .append_message(&sid("o"), &q)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let a = Message::text(Sender::Ai, format!("a{i}"), t(2 * i + 2));
+        store
+            .append_reply(&sid("o"), &a, 1, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let texts: Vec<String> = store
+        .messages(&sid("o"), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(texts, ["q0", "a0", "q1", "a1", "q2", "a2"]);
+    let s = get(store, "o").await;
+    assert_eq!(
+        (s.message_count, s.response_count, s.total_tokens),
+        (6, 3, 3)
     );
 }
 
@@ -380,8 +438,9 @@ pub async fn admin_list_filters_sorts_pages_and_counts<S: Store + ?Sized>(store:
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
         }
+        let reply = Message::text(Sender::Ai, "y", t(i * 1000 + i + 1));
         store
-            .record_response(&sid(&id), (10 - i) as u64, 5)
+            .append_reply(&sid(&id), &reply, (10 - i) as u64, 5)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -553,11 +612,16 @@ pub async fn metrics_aggregate_the_window<S: Store + ?Sized>(store: &S) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     store
-        .record_response(&sid("a"), 100, 200)
+        .append_reply(&sid("a"), &Message::text(Sender::Ai, "ra", t(10)), 100, 200)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     store
-        .record_response(&sid("b"), 50, 600)
+        .append_reply(
+            &sid("b"),
+            &Message::text(Sender::Ai, "rb", t(1810)),
+            50,
+            600,
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let patch = SessionPatch {

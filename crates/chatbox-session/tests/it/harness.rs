@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use chatbox_core::ports::llm::{Chunk, LlmError};
 use chatbox_core::protocol::ClientFrame;
-use chatbox_core::testing::{MemoryStore, RecordingNotifier, Script, ScriptedLlm};
+use chatbox_core::testing::{FaultyStore, MemoryStore, RecordingNotifier, Script, ScriptedLlm};
 use chatbox_core::{Identity, UserId};
-use chatbox_session::{ConnectRequest, Connection, Engine, EngineConfig, EngineDeps, Outbound};
+use chatbox_session::{
+    CloseReason, ConnectRequest, Connection, Engine, EngineConfig, EngineDeps, Outbound,
+};
 use chrono::Utc;
 use futures::channel::mpsc::UnboundedSender;
 use serde_json::Value;
@@ -17,7 +19,10 @@ const RECV_GUARD: Duration = Duration::from_secs(10);
 
 pub struct World {
     pub engine: Engine,
+    /// What the engine stored (read it directly; it sits under `faults`).
     pub store: Arc<MemoryStore>,
+    /// The engine's store: `store` behind a fault injector (no faults unless a test plans them).
+    pub faults: Arc<FaultyStore>,
     pub llm: Arc<ScriptedLlm>,
     pub llm2: Arc<ScriptedLlm>,
     pub notifier: Arc<RecordingNotifier>,
@@ -29,11 +34,12 @@ pub fn world() -> World {
 
 pub fn world_with(config: EngineConfig) -> World {
     let store = Arc::new(MemoryStore::new());
+    let faults = Arc::new(FaultyStore::new(store.clone()));
     let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
     let llm2 = Arc::new(ScriptedLlm::new("claude", "Claude"));
     let notifier = Arc::new(RecordingNotifier::new("email"));
     let deps = EngineDeps {
-        store: store.clone(),
+        store: faults.clone(),
         providers: vec![llm.clone(), llm2.clone()],
         notifiers: vec![notifier.clone()],
         admin_panel_url: Some("https://admin.example/sessions".into()),
@@ -41,6 +47,7 @@ pub fn world_with(config: EngineConfig) -> World {
     World {
         engine: Engine::new(deps, config),
         store,
+        faults,
         llm,
         llm2,
         notifier,
@@ -71,6 +78,29 @@ pub async fn next(conn: &mut Connection) -> Value {
         Outbound::Frame(f) => serde_json::from_str(&f).unwrap(),
         Outbound::Close(reason) => panic!("connection closed: {reason:?}"),
     }
+}
+
+/// The close that ends `conn`, after any frames still queued (returned too).
+pub async fn closed(conn: &mut Connection) -> (Vec<Value>, CloseReason) {
+    let mut frames = Vec::new();
+    loop {
+        match tokio::time::timeout(RECV_GUARD, conn.recv())
+            .await
+            .expect("a frame or a close in time")
+        {
+            Outbound::Frame(f) => frames.push(serde_json::from_str(&f).unwrap()),
+            Outbound::Close(reason) => return (frames, reason),
+        }
+    }
+}
+
+/// Waits until the engine has exactly `n` live sessions.
+pub async fn live_sessions(world: &World, n: usize) {
+    let mut live = world.engine.watch_live_sessions();
+    tokio::time::timeout(RECV_GUARD * 6, live.wait_for(|k| *k == n))
+        .await
+        .expect("the live session count in time")
+        .expect("the engine is alive");
 }
 
 /// Reads frames until one of `kind` arrives; returns all read, in order.

@@ -4,6 +4,7 @@ use chatbox_core::ports::llm::{LlmError, Role, TimeoutPhase};
 use chatbox_core::testing::Script;
 use chatbox_core::{Sender, Store};
 use chatbox_session::{ConnectRequest, EngineConfig};
+use futures::StreamExt;
 use serde_json::json;
 
 use crate::harness::*;
@@ -193,6 +194,7 @@ async fn c_ping_pong(c: &mut chatbox_session::Connection) {
 #[tokio::test]
 async fn help_request_flags_the_session_notifies_staff_and_confirms() {
     let w = world();
+    let mut notices = w.notifier.watch();
     let mut c = connect(&w, user("u1"), ConnectRequest::default()).await;
     next(&mut c).await;
     c.handle(frame(
@@ -209,12 +211,10 @@ async fn help_request_flags_the_session_notifies_staff_and_confirms() {
             .unwrap()
             .help_requested
     );
-    for _ in 0..100 {
-        if !w.notifier.sent().is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(10), notices.next())
+        .await
+        .expect("a notice in time");
+    assert_eq!(delivered.map(|n| n.session_id), Some(id.clone()));
     let sent = w.notifier.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].session_id, id);

@@ -273,8 +273,12 @@ async fn documents_written_by_mongo_store_have_the_go_shape() {
     m.file_url = Some("/chatbox/files/f1".into());
     m.metadata.insert("name".into(), "x.pdf".into());
     store.append_message(&id, &m).await.unwrap();
-    store.record_response(&id, 40, 300).await.unwrap();
-    store.record_response(&id, 2, 101).await.unwrap();
+    let mut reply = Message::text(Sender::Ai, "first answer", t(5));
+    reply.metadata.insert("model_id".into(), "gpt".into());
+    store.append_reply(&id, &reply, 40, 300).await.unwrap();
+    let mut literal = Message::text(Sender::Ai, "$concatArrays is just text", t(5));
+    literal.metadata.insert("model_id".into(), "gpt".into());
+    store.append_reply(&id, &literal, 2, 101).await.unwrap();
     let patch = SessionPatch {
         name: Some("$where: not an operator".into()),
         model_id: Some("anthropic".into()),
@@ -394,7 +398,13 @@ async fn documents_written_by_mongo_store_have_the_go_shape() {
     assert_eq!(d.get_str("shareToken").unwrap(), "tok-shape");
 
     let msgs = d.get_array("msgs").unwrap();
-    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs.len(), 3, "the message and both replies");
+    for (i, text) in [(1, "first answer"), (2, "$concatArrays is just text")] {
+        let r = msgs[i].as_document().unwrap();
+        assert_eq!(r.get_str("sender").unwrap(), "ai");
+        assert_eq!(cipher.decrypt(r.get_str("content").unwrap()), text);
+        assert_eq!(r.get_document("meta").unwrap(), &doc! { "model_id": "gpt" });
+    }
     let md = msgs[0].as_document().unwrap();
     let mkeys: BTreeSet<&str> = md.keys().map(String::as_str).collect();
     assert_eq!(

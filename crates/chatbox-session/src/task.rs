@@ -1,0 +1,420 @@
+//! The session task: one per live session. It owns the session's state machine, fan-out and
+//! cached metadata, and handles one command at a time from its bounded mailbox, so a session's
+//! inputs are processed in arrival order and its frames go out in one order to every connection.
+//!
+//! Lifecycle guarantees, each enforced in [`SessionTask::run`]:
+//! - **Idle eviction**: a session with no open connection and no reply stops after
+//!   `idle_evict_secs` (connections that went away count as gone even when their `Detach` was
+//!   lost).
+//! - **Reply deadline**: the task, not the reply, owns the deadline of a reply in flight; a
+//!   provider that never yields still ends with `LLM_TIMEOUT` and a done frame.
+//! - **Shutdown** (engine's shutdown token): new input is refused (`SESSION_BUSY`, "server
+//!   shutting down"), queued input is dropped with an error to each sender, the reply in flight
+//!   finishes and is persisted, then every connection is closed with 1001.
+//! - **Abort** (engine's abort token, when the shutdown deadline passes): the reply in flight is
+//!   cancelled, its partial text persisted marked `incomplete="shutdown"`, and the task stops.
+//!
+//! What a turn does lives in `turn`, help requests in `help`.
+
+use std::sync::Arc;
+
+use chatbox_core::ports::store::{EndOutcome, SessionPatch};
+use chatbox_core::protocol::{ClientCommand, ClientFrame, Envelope, ErrorCode};
+use chatbox_core::{Identity, Session, UserId};
+use chrono::Utc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Duration, Instant};
+
+use crate::connection::{CloseReason, ConnId, Participant, Sink};
+use crate::engine::Shared;
+use crate::error::EngineError;
+use crate::fanout::Fanout;
+use crate::ops::{OpOutcome, SessionOp};
+use crate::registry::TaskStatus;
+use crate::replay::ReplayBuffer;
+use crate::reply::ReplyEvent;
+use crate::state::{Admission, SessionState};
+use crate::store_call::bounded;
+
+/// A message to a session task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Attach a connection (boxed: commands sit in every session's mailbox, so the enum is kept
+    /// small).
+    Attach(Box<Attach>),
+    /// A connection went away.
+    Detach { conn: ConnId },
+    /// A validated client frame (boxed, as `Attach`).
+    Input(Box<Input>),
+    /// An event of reply `id`.
+    Reply { id: u64, event: ReplyEvent },
+    /// A session operation from outside the conversation (REST).
+    Op(Box<OpRequest>),
+    /// Stop if still idle (the user opened a session beyond the live-session cap).
+    Evict,
+}
+
+/// Attach a connection, optionally resuming after `last_seq`.
+#[derive(Debug)]
+pub(crate) struct Attach {
+    pub(crate) sink: Sink,
+    pub(crate) user: UserId,
+    pub(crate) last_seq: Option<u64>,
+    pub(crate) done: oneshot::Sender<Attached>,
+}
+
+/// What an attached connection gets before any live frame.
+#[derive(Debug)]
+pub(crate) struct Attached {
+    /// Whether the resume is complete (`None` when not resuming).
+    pub(crate) recovered: Option<bool>,
+    /// `connection_status`, then every missed frame.
+    pub(crate) frames: Vec<Arc<str>>,
+}
+
+/// A validated client frame from a connection, with who sent it.
+#[derive(Debug)]
+pub(crate) struct Input {
+    pub(crate) conn: ConnId,
+    pub(crate) participant: Participant,
+    pub(crate) identity: Identity,
+    pub(crate) frame: ClientFrame,
+}
+
+/// A session operation and where to send its outcome.
+#[derive(Debug)]
+pub(crate) struct OpRequest {
+    pub(crate) op: SessionOp,
+    pub(crate) done: oneshot::Sender<Result<OpOutcome, EngineError>>,
+}
+
+/// What woke the task.
+enum Wake {
+    Abort,
+    Shutdown,
+    Command(Option<Command>),
+    Timer,
+}
+
+/// One live session.
+pub(crate) struct SessionTask {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) session: Session,
+    pub(crate) fanout: Fanout,
+    pub(crate) state: SessionState<Input>,
+    pub(crate) mailbox: mpsc::Sender<Command>,
+    /// When the reply in flight fails with `LLM_TIMEOUT`.
+    pub(crate) reply_deadline: Option<Instant>,
+    status: Arc<TaskStatus>,
+    shutting_down: bool,
+    stop: Option<CloseReason>,
+}
+
+impl SessionTask {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        session: Session,
+        mailbox: mpsc::Sender<Command>,
+        status: Arc<TaskStatus>,
+    ) -> Self {
+        // Seqs start from the clock so that a resume from an earlier incarnation of the session
+        // (before a restart or eviction) can never be mistaken for one of this incarnation.
+        let first_seq = u64::try_from(Utc::now().timestamp_millis())
+            .unwrap_or(1)
+            .saturating_mul(1000);
+        let replay = ReplayBuffer::new(shared.config.replay_frames, shared.config.replay_bytes);
+        let fanout = Fanout::new(session.id.clone(), first_seq, replay);
+        let state = SessionState::new(shared.config.pending_inputs);
+        Self {
+            shared,
+            session,
+            fanout,
+            state,
+            mailbox,
+            reply_deadline: None,
+            status,
+            shutting_down: false,
+            stop: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let idle_for = Duration::from_secs(self.shared.config.idle_evict_secs);
+        let mut idle_since: Option<Instant> = None;
+        // One timer, re-armed only when its target changes (not on every chunk).
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
+        let reason = loop {
+            let idle = self.fanout.connections() == 0 && !self.state.is_replying();
+            match (idle, idle_since) {
+                (true, None) => {
+                    idle_since = Some(Instant::now());
+                    self.status.set_idle();
+                }
+                (false, Some(_)) => {
+                    idle_since = None;
+                    self.status.set_busy();
+                }
+                _ => {}
+            }
+            if let Some(reason) = self.stop {
+                break reason;
+            }
+            if self.shutting_down && !self.state.is_replying() {
+                break CloseReason::ShuttingDown;
+            }
+            let target = self.reply_deadline.or(idle_since.map(|t| t + idle_for));
+            if target != armed {
+                if let Some(t) = target {
+                    timer.as_mut().reset(t);
+                }
+                armed = target;
+            }
+            let wake = tokio::select! {
+                biased;
+                () = self.shared.abort.cancelled() => Wake::Abort,
+                () = self.shared.shutdown.cancelled(), if !self.shutting_down => Wake::Shutdown,
+                cmd = rx.recv() => Wake::Command(cmd),
+                () = &mut timer, if armed.is_some() => Wake::Timer,
+            };
+            match wake {
+                Wake::Abort => {
+                    Box::pin(self.abort()).await;
+                    break CloseReason::ShuttingDown;
+                }
+                Wake::Shutdown => self.begin_shutdown(),
+                Wake::Command(None) => break CloseReason::ShuttingDown,
+                // Boxed so that an idle session's task stays small: the (large) state of
+                // handling a command exists only while a command is handled.
+                Wake::Command(Some(cmd)) => Box::pin(self.command(cmd)).await,
+                Wake::Timer => {
+                    armed = None;
+                    if self.reply_deadline.is_some_and(|t| t <= Instant::now()) {
+                        Box::pin(self.reply_timed_out()).await;
+                    } else if idle_since.is_some() {
+                        tracing::debug!(session = %self.session.id, "idle session evicted");
+                        break CloseReason::ShuttingDown;
+                    }
+                }
+            }
+            if !self.shutting_down {
+                Box::pin(self.drain_pending()).await;
+            }
+        };
+        self.shared
+            .registry()
+            .remove(&self.session.id, &self.mailbox);
+        self.fanout.close_all(reason);
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Attach(attach) => self.attach(*attach),
+            Command::Detach { conn } => self.fanout.detach(conn),
+            Command::Input(input) if self.shutting_down => {
+                self.refuse(input.conn, "Server shutting down: message not processed");
+            }
+            Command::Input(input) => self.input(*input).await,
+            Command::Reply { id, event } => self.reply_event(id, event).await,
+            Command::Op(request) => self.op(*request).await,
+            Command::Evict => {
+                if self.fanout.connections() == 0 && !self.state.is_replying() {
+                    self.stop = Some(CloseReason::Evicted);
+                }
+            }
+        }
+    }
+
+    fn attach(&mut self, attach: Attach) {
+        let Attach {
+            sink,
+            user,
+            last_seq,
+            done,
+        } = attach;
+        let session = &self.session;
+        let models = self.shared.models();
+        let model = self.current_model();
+        let (recovered, frames) = self.fanout.attach(sink, last_seq, |_, recovered| {
+            let mut env =
+                Envelope::connection_status(&session.id, &user, &model, models, Utc::now());
+            if let Some(r) = recovered {
+                env.set_meta("recovered", r.to_string());
+            }
+            env
+        });
+        let _ = done.send(Attached { recovered, frames });
+    }
+
+    /// Shutdown began: no new input from now on, and what waits is dropped, each sender told.
+    fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        for input in self.state.take_pending() {
+            self.refuse(input.conn, "Server shutting down: message not processed");
+        }
+    }
+
+    /// The shutdown deadline passed: cancel the reply in flight, keeping what it produced.
+    async fn abort(&mut self) {
+        if let Some(reply) = self.state.cancel() {
+            self.reply_deadline = None;
+            let persisted = self.persist_partial(&reply, "shutdown").await;
+            let mut done =
+                Envelope::ai_done(&reply.model_id, None, None, Some("shutdown"), Utc::now());
+            if !persisted {
+                done.set_meta("persisted", "false");
+            }
+            self.fanout.publish(done);
+        }
+    }
+
+    fn refuse(&mut self, conn: ConnId, message: &str) {
+        let env = Envelope::error(ErrorCode::SessionBusy, message, Utc::now());
+        self.fanout.direct_env(conn, env);
+    }
+
+    pub(crate) fn current_model(&self) -> String {
+        self.shared
+            .provider_for(self.session.model_id.as_deref())
+            .map(|p| p.id().to_owned())
+            .unwrap_or_default()
+    }
+
+    async fn input(&mut self, input: Input) {
+        match &input.frame.command {
+            ClientCommand::Ping => {
+                return self
+                    .fanout
+                    .direct_env(input.conn, Envelope::pong(Utc::now()));
+            }
+            ClientCommand::Auth { .. } | ClientCommand::Typing { .. } => return,
+            _ => {}
+        }
+        if !input.participant.may_write() {
+            let env = Envelope::error(ErrorCode::Forbidden, "Watching is read-only", Utc::now());
+            return self.fanout.direct_env(input.conn, env);
+        }
+        if matches!(input.frame.command, ClientCommand::UserMessage { .. })
+            && let Err(wait) = self.check_message_rate(&input.identity.user_id)
+        {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            return self
+                .fanout
+                .direct_env(input.conn, Envelope::rate_limited(ms, Utc::now()));
+        }
+        match self.state.admit(input) {
+            Admission::Run(input) => self.run_input(input).await,
+            Admission::Queued => {}
+            Admission::Busy(input) => self.refuse(input.conn, "Session busy: please retry"),
+        }
+    }
+
+    fn check_message_rate(&self, user: &UserId) -> Result<(), Duration> {
+        self.shared
+            .message_rate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .check(user, std::time::Instant::now())
+    }
+
+    async fn drain_pending(&mut self) {
+        while let Some(input) = self.state.next_pending() {
+            self.run_input(input).await;
+        }
+    }
+
+    async fn run_input(&mut self, input: Input) {
+        let Input {
+            conn,
+            identity,
+            frame,
+            ..
+        } = input;
+        let now = Utc::now();
+        match frame.command {
+            ClientCommand::UserMessage { content, metadata } => {
+                self.user_message(conn, content, metadata).await;
+            }
+            ClientCommand::ModelSelect { model_id } => self.model_select(conn, model_id).await,
+            ClientCommand::HelpRequest { content, .. } => {
+                self.help_request(conn, &identity, content).await;
+            }
+            ClientCommand::FileUpload { .. } | ClientCommand::VoiceMessage { .. } => {
+                let env = Envelope::error(
+                    ErrorCode::NotFound,
+                    "Unknown file_id: uploads are not enabled",
+                    now,
+                );
+                self.fanout.direct_env(conn, env);
+            }
+            ClientCommand::AdminJoin | ClientCommand::AdminLeave => {
+                let env =
+                    Envelope::error(ErrorCode::Forbidden, "Only an admin may join or leave", now);
+                self.fanout.direct_env(conn, env);
+            }
+            ClientCommand::Ping | ClientCommand::Auth { .. } | ClientCommand::Typing { .. } => {}
+        }
+    }
+
+    async fn model_select(&mut self, conn: ConnId, model_id: String) {
+        let now = Utc::now();
+        if !self.shared.providers.iter().any(|p| p.id() == model_id) {
+            let ids: Vec<String> = self
+                .shared
+                .providers
+                .iter()
+                .map(|p| p.id().to_owned())
+                .collect();
+            let msg = format!("Unknown model {model_id:?}; available: {}", ids.join(", "));
+            return self
+                .fanout
+                .direct_env(conn, Envelope::error(ErrorCode::InvalidModel, msg, now));
+        }
+        let patch = SessionPatch {
+            model_id: Some(model_id.clone()),
+            ..Default::default()
+        };
+        let store = &self.shared.store;
+        let saved = bounded(
+            self.shared.store_timeout(),
+            store.update_session(&self.session.id, &patch),
+        )
+        .await;
+        if let Err(e) = saved {
+            tracing::warn!(session = %self.session.id, error = %e, "persisting the model failed");
+            let env = Envelope::error(
+                ErrorCode::StorageError,
+                "Could not change the model; please retry",
+                now,
+            );
+            return self.fanout.direct_env(conn, env);
+        }
+        self.session.model_id = Some(model_id.clone());
+        let status = Envelope::connection_status(
+            &self.session.id,
+            &self.session.user_id,
+            &model_id,
+            self.shared.models(),
+            now,
+        );
+        self.fanout.publish(status);
+    }
+
+    /// A REST operation on this live session: applied to the store, then to the cached state;
+    /// an end is announced to the session's connections.
+    async fn op(&mut self, request: OpRequest) {
+        let store = &*self.shared.store;
+        let result = request
+            .op
+            .apply(store, &self.session.id, self.shared.store_timeout())
+            .await;
+        if let Ok(OpOutcome::Ended(EndOutcome::Ended(at))) = &result {
+            self.session.end_time = Some(*at);
+            let mut env = Envelope::notification("This conversation has ended.", Utc::now());
+            env.set_meta("session_ended", "true");
+            self.fanout.publish(env);
+        }
+        let _ = request.done.send(result);
+    }
+}

@@ -121,6 +121,9 @@ struct ChatboxSection {
     reconnect_timeout: Option<String>,
     llm_stream_timeout: Option<String>,
     write_timeout: Option<String>,
+    admin_rate_limit: Option<u32>,
+    admin_rate_window: Option<String>,
+    admin_grace: Option<String>,
     store_timeout: Option<String>,
     max_sessions_per_user: Option<usize>,
     admin_panel_url: Option<String>,
@@ -502,8 +505,24 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         c.write_timeout,
         Duration::from_secs(defaults.write_timeout_secs),
     );
+    let admin_rate_limit = r.number(
+        "ADMIN_RATE_LIMIT",
+        "chatbox.admin_rate_limit",
+        c.admin_rate_limit,
+        defaults.admin_rate_limit,
+        |n| *n >= 1,
+        "requests per window ≥ 1",
+    );
+    let admin_rate_window = r.duration(
+        "ADMIN_RATE_WINDOW",
+        "chatbox.admin_rate_window",
+        c.admin_rate_window,
+        Duration::from_secs(defaults.admin_rate_window_secs),
+    );
     let edge = EdgeConfig {
         write_timeout_secs: write_timeout.as_secs().max(1),
+        admin_rate_limit,
+        admin_rate_window_secs: admin_rate_window.as_secs().max(1),
         jwt_secret,
         jwt_algorithm,
         jwt_leeway_secs: leeway.as_secs(),
@@ -550,7 +569,14 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         |n| *n >= 1,
         "a count ≥ 1",
     );
+    let admin_grace = r.duration(
+        "ADMIN_GRACE",
+        "chatbox.admin_grace",
+        c.admin_grace,
+        Duration::from_secs(engine_defaults.admin_grace_secs),
+    );
     let engine = EngineConfig {
+        admin_grace_secs: admin_grace.as_secs().max(1),
         store_timeout_secs: store_timeout.as_secs().max(1),
         max_sessions_per_user,
         messages_per_minute,

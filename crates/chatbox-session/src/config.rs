@@ -24,6 +24,8 @@ pub const DEFAULT_IDLE_EVICT_SECS: u64 = 15 * 60;
 pub const DEFAULT_REPLY_TIMEOUT_SECS: u64 = 120;
 /// Default deadline of one store call made by the engine, in seconds.
 pub const DEFAULT_STORE_TIMEOUT_SECS: u64 = 10;
+/// Default seconds an assisting admin may stay disconnected before the session is released.
+pub const DEFAULT_ADMIN_GRACE_SECS: u64 = 60;
 /// Default live sessions one user may have at once.
 pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 20;
 
@@ -58,6 +60,9 @@ pub struct EngineConfig {
     /// Live sessions one user may have at once (sessions). Opening one more evicts the user's
     /// longest-idle session; when none is idle the connect is refused (`TOO_MANY_REQUESTS`).
     pub max_sessions_per_user: usize,
+    /// How long the assisting admin may stay disconnected before the session is released and the
+    /// AI answers again (seconds).
+    pub admin_grace_secs: u64,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +81,7 @@ impl Default for EngineConfig {
             reply_timeout_secs: DEFAULT_REPLY_TIMEOUT_SECS,
             store_timeout_secs: DEFAULT_STORE_TIMEOUT_SECS,
             max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
+            admin_grace_secs: DEFAULT_ADMIN_GRACE_SECS,
         }
     }
 }

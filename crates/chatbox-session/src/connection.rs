@@ -31,15 +31,11 @@ pub(crate) fn next_conn_id() -> ConnId {
 pub enum Participant {
     /// The session's owner (one of possibly several devices).
     Owner,
-    /// An admin watching the session read-only.
+    /// An admin watching the session read-only (the user is not told). An `admin_join` frame
+    /// turns the watch into a takeover.
     Watcher,
-}
-
-impl Participant {
-    /// True when this participant may send messages to the session.
-    pub fn may_write(self) -> bool {
-        matches!(self, Self::Owner)
-    }
+    /// An admin who connected to take the session over (CONTRACT §4).
+    Admin,
 }
 
 /// Why the engine ended a connection.
@@ -101,6 +97,8 @@ impl CloseSlot {
 #[derive(Debug)]
 pub(crate) struct Sink {
     pub(crate) id: ConnId,
+    /// Who is connected (an admin's sinks tell whether the assisting admin is still there).
+    pub(crate) user: chatbox_core::UserId,
     tx: mpsc::Sender<Arc<str>>,
     close: Arc<CloseSlot>,
 }
@@ -164,6 +162,7 @@ impl Connection {
         let id = next_conn_id();
         let sink = Sink {
             id,
+            user: identity.user_id.clone(),
             tx,
             close: Arc::clone(&close),
         };

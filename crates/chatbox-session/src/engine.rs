@@ -26,7 +26,7 @@ use crate::ops::{OpOutcome, SessionOp};
 use crate::rate_limit::RateLimiter;
 use crate::registry::{Registry, TaskStatus};
 use crate::store_call::bounded;
-use crate::task::{Attach, Attached, Command, OpRequest, SessionTask};
+use crate::task::{Attach, Attached, Command, OpRequest, Release, SessionTask, Takeover};
 
 /// Length of generated session ids (the Go service's 32 alphanumerics).
 const SESSION_ID_LEN: usize = 32;
@@ -252,6 +252,63 @@ impl Engine {
         self.op(id, SessionOp::Unshare).await.map(|_| ())
     }
 
+    /// `admin` takes session `id` over (CONTRACT §4): the reply in flight is cancelled and
+    /// `admin_join` announced. `Conflict` when another admin assists, `NotFound` for an unknown
+    /// session, `Forbidden` for a non-admin.
+    pub async fn takeover(&self, id: &SessionId, admin: Identity) -> Result<(), EngineError> {
+        self.refuse_when_closing()?;
+        if !admin.is_admin() {
+            return Err(EngineError::Forbidden);
+        }
+        let session = self.get(id).await?.ok_or(EngineError::NotFound)?;
+        let mailbox = self.mailbox_for(&session)?;
+        let (done, outcome) = oneshot::channel();
+        let cmd = Command::Takeover(Box::new(Takeover { admin, done }));
+        self.ask(&mailbox, cmd, outcome).await
+    }
+
+    /// The assisting admin `admin` releases session `id`; the AI answers again. `Forbidden`
+    /// when `admin` is not the one assisting (or nobody is).
+    pub async fn release(&self, id: &SessionId, admin: &Identity) -> Result<(), EngineError> {
+        if !admin.is_admin() {
+            return Err(EngineError::Forbidden);
+        }
+        if self.get(id).await?.is_none() {
+            return Err(EngineError::NotFound);
+        }
+        let Some(mailbox) = self.shared.registry().get(id).cloned() else {
+            // No live task: nobody assists it now.
+            return Err(EngineError::Forbidden);
+        };
+        let (done, outcome) = oneshot::channel();
+        let cmd = Command::Release(Box::new(Release {
+            admin: admin.user_id.clone(),
+            done,
+        }));
+        self.ask(&mailbox, cmd, outcome).await
+    }
+
+    /// Sends `cmd` to a session task and waits for its answer, both bounded.
+    async fn ask<T>(
+        &self,
+        mailbox: &mpsc::Sender<Command>,
+        cmd: Command,
+        outcome: oneshot::Receiver<Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let limit = self.shared.store_timeout();
+        match tokio::time::timeout(limit, mailbox.send(cmd)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(EngineError::NotFound),
+            Err(_) => return Err(EngineError::Busy),
+        }
+        // The task answers after at most a few store calls, each within the store deadline.
+        match tokio::time::timeout(limit.saturating_mul(4), outcome).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(EngineError::NotFound),
+            Err(_) => Err(EngineError::StoreTimeout),
+        }
+    }
+
     /// Runs a session operation in the session's task when it is live (so its state follows),
     /// else directly on the store.
     async fn op(&self, id: &SessionId, op: SessionOp) -> Result<OpOutcome, EngineError> {
@@ -336,6 +393,8 @@ impl Engine {
             let (done, attached) = oneshot::channel();
             let cmd = Command::Attach(Box::new(Attach {
                 sink,
+                identity: identity.clone(),
+                participant,
                 user: session.user_id.clone(),
                 last_seq,
                 done,
@@ -369,8 +428,13 @@ impl Engine {
                 if s.user_id == identity.user_id {
                     return Ok((self.reopened(s).await?, Participant::Owner));
                 }
-                if identity.is_admin() && request.watch {
-                    return Ok((s, Participant::Watcher));
+                if identity.is_admin() {
+                    let role = if request.watch {
+                        Participant::Watcher
+                    } else {
+                        Participant::Admin
+                    };
+                    return Ok((s, role));
                 }
             }
             // Someone else's session, or none: a fresh session, revealing nothing.

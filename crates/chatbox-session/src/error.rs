@@ -28,6 +28,12 @@ pub enum EngineError {
     /// The session does not exist for this user (never says whether it exists for another).
     #[error("session not found")]
     NotFound,
+    /// Another admin already assists the session.
+    #[error("another admin assists this session")]
+    Conflict,
+    /// The caller may not do this (not an admin, or not the assisting admin).
+    #[error("not allowed")]
+    Forbidden,
 }
 
 impl EngineError {
@@ -39,6 +45,8 @@ impl EngineError {
             Self::ShuttingDown | Self::Busy => ErrorCode::SessionBusy,
             Self::NoProvider => ErrorCode::LlmUnavailable,
             Self::NotFound => ErrorCode::NotFound,
+            Self::Conflict => ErrorCode::Conflict,
+            Self::Forbidden => ErrorCode::Forbidden,
         }
     }
 }

@@ -91,6 +91,19 @@ impl Fanout {
         (recovered, frames)
     }
 
+    /// Sends a frame without a seq to every connection but `except` (typing indicators: live
+    /// only, never replayed).
+    pub(crate) fn broadcast_except(&mut self, except: ConnId, env: Envelope) {
+        let frame: Arc<str> = Arc::from(env.with_session(&self.session_id).encode());
+        self.sinks
+            .retain(|sink| sink.id == except || sink.send(&frame));
+    }
+
+    /// True when `user` has an open connection to the session.
+    pub(crate) fn has_user(&self, user: &chatbox_core::UserId) -> bool {
+        self.sinks.iter().any(|s| &s.user == user && s.is_open())
+    }
+
     /// Removes a connection.
     pub(crate) fn detach(&mut self, conn: ConnId) {
         self.sinks.retain(|s| s.id != conn);

@@ -7,7 +7,8 @@
 //! - Each live session is one task (`task`) that handles its inputs strictly in arrival order
 //!   from a bounded mailbox; a message that arrives while a reply streams waits in a bounded queue
 //!   (overflow → `SESSION_BUSY`). The task owns the reply deadline, idle eviction and shutdown.
-//! - `turn` handles a user message and the reply it starts; `help` a help request.
+//! - `turn` handles a user message and the reply it starts; `help` a help request; `handoff` an
+//!   admin taking the session over (no reply can start while assisted) and leaving.
 //! - `fanout` stamps every session frame with the next `seq`, serializes it once, keeps it in the
 //!   replay buffer and hands the same bytes to every connection; a connection whose queue is full
 //!   is closed with 1013, never skipped silently. A resuming connection gets its missed frames as
@@ -24,6 +25,7 @@ pub mod error;
 
 mod engine;
 mod fanout;
+mod handoff;
 mod help;
 mod history;
 mod ops;
@@ -41,3 +43,4 @@ pub use connection::{CloseReason, Connection, Inputs, Outbound, Participant};
 pub use engine::{ConnectRequest, Connected, Engine, EngineDeps};
 pub use error::EngineError;
 pub use rate_limit::RateLimiter;
+pub use state::Assistant;

@@ -14,7 +14,10 @@
 //! - **Abort** (engine's abort token, when the shutdown deadline passes): the reply in flight is
 //!   cancelled, its partial text persisted marked `incomplete="shutdown"`, and the task stops.
 //!
-//! What a turn does lives in `turn`, help requests in `help`.
+//! - **Handoff**: the assisting admin's absence is timed here too; after `admin_grace_secs`
+//!   without a connection the session is released (`handoff`).
+//!
+//! What a turn does lives in `turn`, help requests in `help`, takeover and release in `handoff`.
 
 use std::sync::Arc;
 
@@ -52,12 +55,34 @@ pub(crate) enum Command {
     Op(Box<OpRequest>),
     /// Stop if still idle (the user opened a session beyond the live-session cap).
     Evict,
+    /// An admin takes the session over (REST).
+    Takeover(Box<Takeover>),
+    /// The assisting admin releases the session (REST).
+    Release(Box<Release>),
+}
+
+/// A takeover request and where to send its outcome.
+#[derive(Debug)]
+pub(crate) struct Takeover {
+    pub(crate) admin: Identity,
+    pub(crate) done: oneshot::Sender<Result<(), EngineError>>,
+}
+
+/// A release request and where to send its outcome.
+#[derive(Debug)]
+pub(crate) struct Release {
+    pub(crate) admin: UserId,
+    pub(crate) done: oneshot::Sender<Result<(), EngineError>>,
 }
 
 /// Attach a connection, optionally resuming after `last_seq`.
 #[derive(Debug)]
 pub(crate) struct Attach {
     pub(crate) sink: Sink,
+    /// Who connects, and as what (an `Admin` takes the session over on attach).
+    pub(crate) identity: Identity,
+    pub(crate) participant: Participant,
+    /// The session's owner (for `connection_status`).
     pub(crate) user: UserId,
     pub(crate) last_seq: Option<u64>,
     pub(crate) done: oneshot::Sender<Attached>,
@@ -105,6 +130,8 @@ pub(crate) struct SessionTask {
     pub(crate) mailbox: mpsc::Sender<Command>,
     /// When the reply in flight fails with `LLM_TIMEOUT`.
     pub(crate) reply_deadline: Option<Instant>,
+    /// Since when the assisting admin has had no open connection.
+    pub(crate) admin_away_since: Option<Instant>,
     status: Arc<TaskStatus>,
     shutting_down: bool,
     stop: Option<CloseReason>,
@@ -132,6 +159,7 @@ impl SessionTask {
             state,
             mailbox,
             reply_deadline: None,
+            admin_away_since: None,
             status,
             shutting_down: false,
             stop: None,
@@ -140,6 +168,7 @@ impl SessionTask {
 
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let idle_for = Duration::from_secs(self.shared.config.idle_evict_secs);
+        let admin_grace = Duration::from_secs(self.shared.config.admin_grace_secs);
         let mut idle_since: Option<Instant> = None;
         // One timer, re-armed only when its target changes (not on every chunk).
         let timer = tokio::time::sleep(Duration::ZERO);
@@ -158,13 +187,30 @@ impl SessionTask {
                 }
                 _ => {}
             }
+            let admin_here = self
+                .state
+                .assistant()
+                .map(|a| self.fanout.has_user(&a.admin_id));
+            match admin_here {
+                Some(false) => {
+                    self.admin_away_since.get_or_insert_with(Instant::now);
+                }
+                _ => self.admin_away_since = None,
+            }
             if let Some(reason) = self.stop {
                 break reason;
             }
             if self.shutting_down && !self.state.is_replying() {
                 break CloseReason::ShuttingDown;
             }
-            let target = self.reply_deadline.or(idle_since.map(|t| t + idle_for));
+            let target = [
+                self.reply_deadline,
+                idle_since.map(|t| t + idle_for),
+                self.admin_away_since.map(|t| t + admin_grace),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             if target != armed {
                 if let Some(t) = target {
                     timer.as_mut().reset(t);
@@ -190,7 +236,13 @@ impl SessionTask {
                 Wake::Command(Some(cmd)) => Box::pin(self.command(cmd)).await,
                 Wake::Timer => {
                     armed = None;
-                    if self.reply_deadline.is_some_and(|t| t <= Instant::now()) {
+                    let now = Instant::now();
+                    let admin_gone = self
+                        .admin_away_since
+                        .is_some_and(|t| t + admin_grace <= now);
+                    if admin_gone && let Some(a) = self.state.assistant().cloned() {
+                        let _ = Box::pin(self.release(&a.admin_id, "timeout")).await;
+                    } else if self.reply_deadline.is_some_and(|t| t <= now) {
                         Box::pin(self.reply_timed_out()).await;
                     } else if idle_since.is_some() {
                         tracing::debug!(session = %self.session.id, "idle session evicted");
@@ -210,7 +262,7 @@ impl SessionTask {
 
     async fn command(&mut self, cmd: Command) {
         match cmd {
-            Command::Attach(attach) => self.attach(*attach),
+            Command::Attach(attach) => self.attach(*attach).await,
             Command::Detach { conn } => self.fanout.detach(conn),
             Command::Input(input) if self.shutting_down => {
                 self.refuse(input.conn, "Server shutting down: message not processed");
@@ -223,16 +275,27 @@ impl SessionTask {
                     self.stop = Some(CloseReason::Evicted);
                 }
             }
+            Command::Takeover(t) => {
+                let result = self.take_over(&t.admin).await;
+                let _ = t.done.send(result);
+            }
+            Command::Release(r) => {
+                let result = self.release(&r.admin, "release").await;
+                let _ = r.done.send(result);
+            }
         }
     }
 
-    fn attach(&mut self, attach: Attach) {
+    async fn attach(&mut self, attach: Attach) {
         let Attach {
             sink,
+            identity,
+            participant,
             user,
             last_seq,
             done,
         } = attach;
+        let conn = sink.id;
         let session = &self.session;
         let models = self.shared.models();
         let model = self.current_model();
@@ -245,6 +308,17 @@ impl SessionTask {
             env
         });
         let _ = done.send(Attached { recovered, frames });
+        if participant == Participant::Admin
+            && let Err(e) = self.take_over(&identity).await
+        {
+            // Attached all the same, read-only, like a watcher.
+            let msg = match e {
+                EngineError::Conflict => "Another admin is assisting this session",
+                _ => "Could not take the session over",
+            };
+            let env = Envelope::error(e.code(), msg, Utc::now());
+            self.fanout.direct_env(conn, env);
+        }
     }
 
     /// Shutdown began: no new input from now on, and what waits is dropped, each sender told.
@@ -282,17 +356,43 @@ impl SessionTask {
     }
 
     async fn input(&mut self, input: Input) {
+        let from = &input.identity.user_id;
+        let now = Utc::now();
         match &input.frame.command {
             ClientCommand::Ping => {
-                return self
-                    .fanout
-                    .direct_env(input.conn, Envelope::pong(Utc::now()));
+                return self.fanout.direct_env(input.conn, Envelope::pong(now));
             }
-            ClientCommand::Auth { .. } | ClientCommand::Typing { .. } => return,
+            ClientCommand::Auth { .. } => return,
+            &ClientCommand::Typing { active } => {
+                let from = from.clone();
+                return self.relay_typing(input.conn, &from, active);
+            }
+            ClientCommand::AdminJoin => {
+                let result = if input.participant == Participant::Owner {
+                    Err(EngineError::Forbidden)
+                } else {
+                    self.take_over(&input.identity).await
+                };
+                return self.answer(input.conn, result, "Only an admin may join");
+            }
+            ClientCommand::AdminLeave => {
+                let from = from.clone();
+                let result = self.release(&from, "leave").await;
+                return self.answer(input.conn, result, "You are not assisting this session");
+            }
             _ => {}
         }
-        if !input.participant.may_write() {
-            let env = Envelope::error(ErrorCode::Forbidden, "Watching is read-only", Utc::now());
+        if input.participant != Participant::Owner {
+            if let ClientCommand::UserMessage { content, metadata } = input.frame.command
+                && self.is_assisting(&input.identity.user_id)
+            {
+                return self.admin_message(input.conn, content, metadata).await;
+            }
+            let env = Envelope::error(
+                ErrorCode::Forbidden,
+                "Watching is read-only: join the session to write",
+                now,
+            );
             return self.fanout.direct_env(input.conn, env);
         }
         if matches!(input.frame.command, ClientCommand::UserMessage { .. })
@@ -301,12 +401,26 @@ impl SessionTask {
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             return self
                 .fanout
-                .direct_env(input.conn, Envelope::rate_limited(ms, Utc::now()));
+                .direct_env(input.conn, Envelope::rate_limited(ms, now));
         }
         match self.state.admit(input) {
             Admission::Run(input) => self.run_input(input).await,
             Admission::Queued => {}
             Admission::Busy(input) => self.refuse(input.conn, "Session busy: please retry"),
+        }
+    }
+
+    /// Tells `conn` when its admin frame failed.
+    fn answer(&mut self, conn: ConnId, result: Result<(), EngineError>, forbidden: &str) {
+        let message = match &result {
+            Ok(()) => return,
+            Err(EngineError::Conflict) => "Another admin is assisting this session",
+            Err(EngineError::Forbidden) => forbidden,
+            Err(_) => "The session could not be updated; please retry",
+        };
+        if let Err(e) = result {
+            let env = Envelope::error(e.code(), message, Utc::now());
+            self.fanout.direct_env(conn, env);
         }
     }
 
@@ -348,12 +462,11 @@ impl SessionTask {
                 );
                 self.fanout.direct_env(conn, env);
             }
-            ClientCommand::AdminJoin | ClientCommand::AdminLeave => {
-                let env =
-                    Envelope::error(ErrorCode::Forbidden, "Only an admin may join or leave", now);
-                self.fanout.direct_env(conn, env);
-            }
-            ClientCommand::Ping | ClientCommand::Auth { .. } | ClientCommand::Typing { .. } => {}
+            ClientCommand::AdminJoin
+            | ClientCommand::AdminLeave
+            | ClientCommand::Ping
+            | ClientCommand::Auth { .. }
+            | ClientCommand::Typing { .. } => {}
         }
     }
 

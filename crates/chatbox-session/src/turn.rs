@@ -72,6 +72,10 @@ impl SessionTask {
             }
             self.session.name = name;
         }
+        if self.state.assistant().is_some() {
+            // An admin assists: the message is theirs to answer (they see it in the session).
+            return;
+        }
         self.fanout.publish(Envelope::loading(Utc::now()));
         let Some(provider) = self.shared.provider_for(self.session.model_id.as_deref()) else {
             let now = Utc::now();
@@ -102,9 +106,12 @@ impl SessionTask {
             &self.session.user_id,
         );
         let timeout = tokio::time::Duration::from_secs(cfg.reply_timeout_secs.max(1));
-        let (reply_id, cancel) = self
+        let Some((reply_id, cancel)) = self
             .state
-            .start_reply(provider.id(), std::time::Instant::now());
+            .start_reply(provider.id(), std::time::Instant::now())
+        else {
+            return;
+        };
         self.reply_deadline = Some(tokio::time::Instant::now() + timeout);
         let mailbox = self.mailbox.clone();
         self.shared

@@ -116,6 +116,12 @@ impl From<chatbox_session::EngineError> for ApiError {
         match e {
             E::Store(e) => e.into(),
             E::NotFound => Self::not_found("Session not found"),
+            E::Conflict => Self::new(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                "Another admin is assisting this session",
+            ),
+            E::Forbidden => Self::forbidden(),
             E::StoreTimeout => {
                 tracing::error!("store operation timed out");
                 Self::unavailable("Storage temporarily unavailable")

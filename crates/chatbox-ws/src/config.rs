@@ -18,6 +18,10 @@ pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_JWT_LEEWAY_SECS: u64 = 30;
 /// Default requests per minute per client address to the public shared view.
 pub const DEFAULT_PUBLIC_RATE_LIMIT: u32 = 60;
+/// Default admin API requests per admin per window (the Go service's `ADMIN_RATE_LIMIT`).
+pub const DEFAULT_ADMIN_RATE_LIMIT: u32 = 20;
+/// Default admin API rate window in seconds (the Go service's `ADMIN_RATE_WINDOW`).
+pub const DEFAULT_ADMIN_RATE_WINDOW_SECS: u64 = 60;
 /// Default size of a user's own session list.
 pub const DEFAULT_USER_SESSIONS_LIMIT: u32 = 100;
 
@@ -55,6 +59,10 @@ pub struct EdgeConfig {
     pub user_sessions_limit: u32,
     /// Requests per minute per client address to the public shared view (requests).
     pub public_rate_limit: u32,
+    /// Admin API requests per admin per `admin_rate_window_secs` (requests).
+    pub admin_rate_limit: u32,
+    /// The admin API rate window (seconds).
+    pub admin_rate_window_secs: u64,
 }
 
 impl Default for EdgeConfig {
@@ -74,6 +82,8 @@ impl Default for EdgeConfig {
             write_timeout_secs: DEFAULT_WRITE_TIMEOUT_SECS,
             user_sessions_limit: DEFAULT_USER_SESSIONS_LIMIT,
             public_rate_limit: DEFAULT_PUBLIC_RATE_LIMIT,
+            admin_rate_limit: DEFAULT_ADMIN_RATE_LIMIT,
+            admin_rate_window_secs: DEFAULT_ADMIN_RATE_WINDOW_SECS,
         }
     }
 }

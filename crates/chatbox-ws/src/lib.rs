@@ -6,9 +6,12 @@
 //!   of a connection: one reads the socket, one writes it (the only writer, fed by the engine's
 //!   bounded queue; heartbeats, token expiry, 1009/1003/1013/1001 closes).
 //! - [`rest`]: health, readiness and the user's session endpoints.
+//! - [`admin`]: the admin API: session lists and metrics, a session's history, takeover and
+//!   release.
 //! - [`api_error`]: the one place errors become HTTP responses.
 //! - [`web_ui`]: the embedded sessions and chat pages (CONTRACT §8).
 
+pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod config;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::{get, post};
+use chatbox_core::UserId;
 use chatbox_session::Engine;
 use chatbox_session::RateLimiter;
 use tokio_util::task::TaskTracker;
@@ -14,7 +15,7 @@ use crate::api_error::ApiError;
 use crate::auth::{AuthError, JwtVerifier};
 use crate::config::EdgeConfig;
 use crate::conn_limit::ConnectionLimiter;
-use crate::{rest, web_ui, ws};
+use crate::{admin, rest, web_ui, ws};
 
 /// What the edge's handlers share. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -25,6 +26,7 @@ pub struct Edge {
     limiter: Arc<ConnectionLimiter>,
     connections: TaskTracker,
     public_rate: Arc<Mutex<RateLimiter<IpAddr>>>,
+    admin_rate: Arc<Mutex<RateLimiter<UserId>>>,
 }
 
 impl Edge {
@@ -38,6 +40,10 @@ impl Edge {
         )?;
         let limiter = ConnectionLimiter::new(config.max_connections_per_user);
         let public_rate = config.public_rate_limit;
+        let admin_rate = RateLimiter::new(
+            config.admin_rate_limit,
+            Duration::from_secs(config.admin_rate_window_secs.max(1)),
+        );
         Ok(Self {
             engine,
             verifier,
@@ -48,6 +54,7 @@ impl Edge {
                 public_rate,
                 Duration::from_secs(60),
             ))),
+            admin_rate: Arc::new(Mutex::new(admin_rate)),
         })
     }
 
@@ -94,6 +101,15 @@ impl Edge {
             .map_err(ApiError::rate_limited)
     }
 
+    /// Counts one admin API request by `admin`; refuses with 429 past the admin rate limit.
+    pub(crate) fn check_admin_rate(&self, admin: &UserId) -> Result<(), ApiError> {
+        self.admin_rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(admin, Instant::now())
+            .map_err(ApiError::rate_limited)
+    }
+
     /// The per-user connection limiter.
     pub fn limiter(&self) -> &Arc<ConnectionLimiter> {
         &self.limiter
@@ -115,6 +131,12 @@ pub fn router(edge: Edge) -> Router {
             post(rest::share_session).delete(rest::unshare_session),
         )
         .route("/shared/{token}", get(rest::shared))
+        .route("/admin/sessions", get(admin::list_sessions))
+        .route("/admin/sessions/{id}", get(admin::get_session))
+        .route("/admin/users/{user_id}/sessions", get(admin::user_sessions))
+        .route("/admin/metrics", get(admin::metrics))
+        .route("/admin/takeover/{id}", post(admin::takeover))
+        .route("/admin/release/{id}", post(admin::release))
         .merge(web_ui::routes(&edge.config().parent_origins))
         .with_state(edge)
 }

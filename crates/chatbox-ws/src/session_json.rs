@@ -37,7 +37,13 @@ pub fn session(s: &Session, now: DateTime<Utc>, for_owner: bool) -> Value {
     if let Some(name) = &s.assisting_admin_name {
         m.insert("assisting_admin_name".into(), json!(name));
     }
+    if let Some(id) = &s.assisting_admin_id {
+        m.insert("assisting_admin_id".into(), json!(id));
+    }
     m.insert("help_requested".into(), json!(s.help_requested));
+    if let Some(at) = s.help_requested_at {
+        m.insert("help_requested_at".into(), json!(time(at)));
+    }
     if for_owner && let Some(t) = &s.share_token {
         m.insert("share_token".into(), json!(t));
     }

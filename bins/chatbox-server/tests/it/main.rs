@@ -5,6 +5,7 @@
 // Test helpers may unwrap: a panic here is a failing test.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod flows;
 mod process;
 mod shutdown;

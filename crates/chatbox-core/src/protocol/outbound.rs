@@ -138,6 +138,13 @@ impl Envelope {
         env
     }
 
+    /// A `typing_indicator` relayed between the user and the assisting admin.
+    pub fn typing(sender: Sender, active: bool, now: DateTime<Utc>) -> Self {
+        let mut env = Self::server(FrameType::TypingIndicator, sender, now);
+        env.set_meta("typing", active.to_string());
+        env
+    }
+
     /// A stored message echoed to the session (user and admin text, files, voice notes).
     pub fn from_message(kind: FrameType, msg: &Message) -> Self {
         let mut env = Self::server(kind, msg.sender, msg.timestamp);

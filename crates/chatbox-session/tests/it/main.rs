@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod faults;
+mod handoff;
 mod harness;
 mod lifecycle;
 mod replies;

@@ -4,6 +4,7 @@
 // Test helpers may unwrap: a panic here is a failing test.
 #![allow(clippy::unwrap_used)]
 
+mod admin_api;
 mod backpressure;
 mod client;
 mod rest_api;

@@ -243,10 +243,13 @@ async fn the_eleventh_connection_is_refused_and_failed_upgrades_leak_no_slot() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         last.write_all(&[0x88, 0x80, 0, 0, 0, 0]).await.unwrap();
         let mut rest = Vec::new();
-        tokio::time::timeout(std::time::Duration::from_secs(10), last.read_to_end(&mut rest))
-            .await
-            .expect("the server closes the socket")
-            .unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            last.read_to_end(&mut rest),
+        )
+        .await
+        .expect("the server closes the socket")
+        .unwrap();
     }
     assert_eq!(
         upgrade(&s, "/ws", &good).await,

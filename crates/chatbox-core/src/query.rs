@@ -45,7 +45,7 @@ pub enum SessionStatus {
     Ended,
 }
 
-/// The seven admin sort keys.
+/// The admin sort keys: the contract's seven, plus `help_requested_at` for the staff's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
     /// `start_time` (the default).
@@ -63,12 +63,16 @@ pub enum SortKey {
     TotalTokens,
     /// `user_id`.
     UserId,
+    /// `help_requested_at`; sessions without a help request sort as the smallest value. With
+    /// `help_requested=true&status=active&admin_assisted=false&sort_order=asc` this is the
+    /// staff's queue, longest waiting first.
+    HelpRequestedAt,
 }
 
 impl SortKey {
     /// The allowed spellings, for error messages.
-    pub const ALLOWED: &'static str =
-        "start_time, end_time, duration, last_activity, message_count, total_tokens, user_id";
+    pub const ALLOWED: &'static str = "start_time, end_time, duration, last_activity, message_count, total_tokens, user_id, \
+         help_requested_at";
 
     /// Parses the `sort_by` parameter.
     pub fn parse(raw: &str) -> Result<Self, QueryError> {
@@ -80,6 +84,7 @@ impl SortKey {
             "message_count" => Self::MessageCount,
             "total_tokens" => Self::TotalTokens,
             "user_id" => Self::UserId,
+            "help_requested_at" => Self::HelpRequestedAt,
             _ => return Err(QueryError::new("sort_by", raw, Self::ALLOWED)),
         })
     }
@@ -95,6 +100,7 @@ impl SortKey {
             Self::MessageCount => a.message_count.cmp(&b.message_count),
             Self::TotalTokens => a.total_tokens.cmp(&b.total_tokens),
             Self::UserId => a.user_id.cmp(&b.user_id),
+            Self::HelpRequestedAt => a.help_requested_at.cmp(&b.help_requested_at),
         };
         primary
             .then_with(|| a.start_time.cmp(&b.start_time))

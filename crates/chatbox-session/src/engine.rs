@@ -15,13 +15,14 @@ use chatbox_core::{
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::EngineConfig;
 use crate::connection::{Connection, Participant};
 use crate::error::EngineError;
+use crate::events::{EVENT_BUFFER, SessionEvent, SessionEventKind};
 use crate::ops::{OpOutcome, SessionOp};
 use crate::rate_limit::RateLimiter;
 use crate::registry::{Registry, TaskStatus};
@@ -86,6 +87,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// Cancelled when the shutdown deadline passes: sessions cancel their reply and stop.
     pub(crate) abort: CancellationToken,
+    /// Session-level events for admins' dashboards.
+    pub(crate) events: broadcast::Sender<SessionEvent>,
 }
 
 impl Shared {
@@ -105,6 +108,17 @@ impl Shared {
             .and_then(|m| self.providers.iter().find(|p| p.id() == m))
             .or_else(|| self.providers.first())
             .cloned()
+    }
+
+    /// Tells subscribed admins that `kind` happened to `session`.
+    pub(crate) fn emit(&self, session: &Session, kind: SessionEventKind) {
+        // No subscriber is not an error: nobody is watching the dashboard.
+        let _ = self.events.send(SessionEvent {
+            session_id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            at: Utc::now(),
+            kind,
+        });
     }
 
     /// The deadline of one store call.
@@ -148,6 +162,7 @@ impl Engine {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
+            events: broadcast::Sender::new(EVENT_BUFFER),
         };
         Self {
             shared: Arc::new(shared),
@@ -180,6 +195,16 @@ impl Engine {
     /// session to be evicted).
     pub fn watch_live_sessions(&self) -> watch::Receiver<usize> {
         self.shared.registry().watch()
+    }
+
+    /// Subscribes to session-level events (for admins' live dashboards).
+    pub fn subscribe_events(&self) -> broadcast::Receiver<SessionEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// A token cancelled when shutdown begins (for long-lived feeds that must end then).
+    pub fn shutting_down(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
     }
 
     /// Connects a client: resolves its session, attaches it, and queues `connection_status`
@@ -229,7 +254,14 @@ impl Engine {
     /// Ends a session (idempotent). A live session learns it ended and tells its connections.
     pub async fn end_session(&self, id: &SessionId) -> Result<EndOutcome, EngineError> {
         match self.op(id, SessionOp::End(Utc::now())).await? {
-            OpOutcome::Ended(outcome) => Ok(outcome),
+            OpOutcome::Ended(outcome) => {
+                if matches!(outcome, EndOutcome::Ended(_))
+                    && let Ok(Some(session)) = self.get(id).await
+                {
+                    self.shared.emit(&session, SessionEventKind::Ended);
+                }
+                Ok(outcome)
+            }
             _ => Err(EngineError::NotFound),
         }
     }
@@ -463,6 +495,7 @@ impl Engine {
         let session = Session::new(id, identity.user_id.clone(), Utc::now());
         let store = &self.shared.store;
         bounded(self.shared.store_timeout(), store.create_session(&session)).await?;
+        self.shared.emit(&session, SessionEventKind::Created);
         Ok(session)
     }
 

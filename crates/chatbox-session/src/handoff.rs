@@ -23,6 +23,7 @@ use chrono::Utc;
 
 use crate::connection::ConnId;
 use crate::error::EngineError;
+use crate::events::SessionEventKind;
 use crate::state::{Assistant, TakeOver};
 use crate::store_call::{bounded, retried};
 use crate::task::SessionTask;
@@ -67,6 +68,13 @@ impl SessionTask {
         }
         self.audit(TakeoverKind::Join, &assistant).await;
         tracing::info!(session = %self.session.id, admin = %assistant.admin_id, "admin took the session over");
+        self.shared.emit(
+            &self.session,
+            SessionEventKind::Takeover {
+                admin_id: assistant.admin_id.clone(),
+                admin_name: assistant.admin_name.clone(),
+            },
+        );
         self.fanout.publish(Envelope::admin_presence(
             true,
             &assistant.admin_id,
@@ -89,6 +97,14 @@ impl SessionTask {
         self.admin_away_since = None;
         self.audit(TakeoverKind::Leave, &assistant).await;
         tracing::info!(session = %self.session.id, admin = %assistant.admin_id, why, "admin left the session");
+        self.shared.emit(
+            &self.session,
+            SessionEventKind::Release {
+                admin_id: assistant.admin_id.clone(),
+                admin_name: assistant.admin_name.clone(),
+                reason: why.to_owned(),
+            },
+        );
         let mut env = Envelope::admin_presence(
             false,
             &assistant.admin_id,

@@ -58,6 +58,10 @@ impl SessionTask {
             tracing::warn!(session = %self.session.id, error = %e, "persisting the help request failed");
         }
         self.session.help_requested = true;
+        self.shared.emit(
+            &self.session,
+            crate::events::SessionEventKind::HelpRequested,
+        );
         let notice = HelpNotice {
             user_id: identity.user_id.clone(),
             user_name: identity.name.clone(),

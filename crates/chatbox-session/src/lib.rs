@@ -22,6 +22,7 @@
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod events;
 
 mod engine;
 mod fanout;
@@ -42,5 +43,6 @@ pub use config::EngineConfig;
 pub use connection::{CloseReason, Connection, Inputs, Outbound, Participant};
 pub use engine::{ConnectRequest, Connected, Engine, EngineDeps};
 pub use error::EngineError;
+pub use events::{SessionEvent, SessionEventKind};
 pub use rate_limit::RateLimiter;
 pub use state::Assistant;

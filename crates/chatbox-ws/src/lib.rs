@@ -16,6 +16,7 @@ pub mod api_error;
 pub mod auth;
 pub mod config;
 pub mod conn_limit;
+mod event_feed;
 pub mod rest;
 pub mod router;
 pub mod session_json;

@@ -6,6 +6,8 @@
 //! so any failure after taking it — a bad upgrade, a client that vanishes mid-handshake — gives it
 //! back.
 //!
+//! `?mode=events` (admins only, else 403) opens the admins' event feed instead (`event_feed`).
+//!
 //! After the upgrade a connection is two tasks. The reader parses frames and hands them to the
 //! engine; a malformed frame gets an `error` frame and the connection stays open; a binary frame
 //! closes with 1003, an oversized one with 1009. The writer is the socket's only writer: it
@@ -41,6 +43,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::request_token;
 use crate::conn_limit::Slot;
+use crate::event_feed;
 use crate::router::Edge;
 
 type Io = TokioIo<Upgraded>;
@@ -80,6 +83,10 @@ pub async fn upgrade(
             return text(StatusCode::FORBIDDEN, "Origin not allowed");
         }
     }
+    let feed = query.mode.as_deref() == Some("events");
+    if feed && !verified.identity.is_admin() {
+        return text(StatusCode::FORBIDDEN, "The event feed is for admins only");
+    }
     let Some(slot) = edge.limiter().try_acquire(&verified.identity.user_id) else {
         return text(
             StatusCode::TOO_MANY_REQUESTS,
@@ -106,6 +113,16 @@ pub async fn upgrade(
         Ok(pair) => pair,
         Err(_) => return text(StatusCode::BAD_REQUEST, "Invalid WebSocket upgrade request"),
     };
+    if feed {
+        let tracked = edge.clone();
+        tracked.spawn_connection(async move {
+            match upgraded.await {
+                Ok(ws) => event_feed::serve(ws, edge, slot).await,
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade did not complete"),
+            }
+        });
+        return response.map(|_| Body::empty());
+    }
     let connect = ConnectRequest {
         session_id,
         last_seq: query.last_seq,

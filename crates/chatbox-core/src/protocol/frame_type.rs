@@ -40,6 +40,9 @@ pub enum FrameType {
     Pong,
     /// `auth` (C→S): a fresh token.
     Auth,
+    /// `session_event` (S→C, admins' event feed): a session was created, asked for help, was
+    /// taken over or released, or ended.
+    SessionEvent,
     /// Any other spelling, kept verbatim.
     Other(String),
 }
@@ -64,6 +67,7 @@ impl FrameType {
             Self::Ping => "ping",
             Self::Pong => "pong",
             Self::Auth => "auth",
+            Self::SessionEvent => "session_event",
             Self::Other(s) => s,
         }
     }
@@ -87,6 +91,7 @@ impl FrameType {
             "ping" => Self::Ping,
             "pong" => Self::Pong,
             "auth" => Self::Auth,
+            "session_event" => Self::SessionEvent,
             other => Self::Other(other.to_owned()),
         }
     }

@@ -138,6 +138,21 @@ impl Envelope {
         env
     }
 
+    /// A `session_event` for admins' live dashboards (no seq: it belongs to no session stream).
+    /// `metadata.event` is `created`, `help_requested`, `takeover`, `release` or `ended`.
+    pub fn session_event(
+        event: &str,
+        session_id: &SessionId,
+        user_id: &UserId,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut env =
+            Self::server(FrameType::SessionEvent, Sender::System, now).with_session(session_id);
+        env.user_id = Some(user_id.as_str().to_owned());
+        env.set_meta("event", event);
+        env
+    }
+
     /// A `typing_indicator` relayed between the user and the assisting admin.
     pub fn typing(sender: Sender, active: bool, now: DateTime<Utc>) -> Self {
         let mut env = Self::server(FrameType::TypingIndicator, sender, now);

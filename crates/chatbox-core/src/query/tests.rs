@@ -25,7 +25,7 @@ fn every_sort_key_parses_and_unknown_names_the_allowed_values() {
     assert_eq!(
         err.to_string(),
         "invalid sort_by \"name\"; allowed: start_time, end_time, duration, last_activity, \
-         message_count, total_tokens, user_id"
+         message_count, total_tokens, user_id, help_requested_at"
     );
 }
 

@@ -492,6 +492,11 @@ pub async fn admin_list_filters_sorts_pages_and_counts<S: Store + ?Sized>(store:
     assert_eq!(list(asc(SortKey::StartTime)).await.0, ids(&[0, 1, 2, 3, 4]));
     assert_eq!(list(asc(SortKey::UserId)).await.0, ids(&[4, 3, 2, 1, 0]));
     assert_eq!(
+        list(asc(SortKey::HelpRequestedAt)).await.0,
+        ids(&[0, 1, 3, 4, 2]),
+        "no help request sorts lowest, then by request time"
+    );
+    assert_eq!(
         list(asc(SortKey::MessageCount)).await.0,
         ids(&[0, 1, 2, 3, 4])
     );

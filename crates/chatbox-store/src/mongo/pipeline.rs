@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 
 use super::document::{
-    ADMIN_ASSISTED, AVG_RESP, END, HELP, ID, LAST_ACTIVITY, MAX_RESP, MESSAGES, MSG_COUNT,
+    ADMIN_ASSISTED, AVG_RESP, END, HELP, HELP_AT, ID, LAST_ACTIVITY, MAX_RESP, MESSAGES, MSG_COUNT,
     RESP_COUNT, START, TAKEOVERS, TOKENS, USER, bson_int, bson_time,
 };
 
@@ -109,6 +109,7 @@ pub fn list(q: &SessionQuery, now: DateTime<Utc>) -> Vec<Document> {
         SortKey::EndTime => Some(END),
         SortKey::TotalTokens => Some(TOKENS),
         SortKey::UserId => Some(USER),
+        SortKey::HelpRequestedAt => Some(HELP_AT),
         SortKey::Duration | SortKey::LastActivity | SortKey::MessageCount => None,
     };
     let key = match (stored_key, q.sort) {

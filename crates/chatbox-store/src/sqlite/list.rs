@@ -62,6 +62,7 @@ fn sort_expr(key: SortKey, now_ms: i64) -> String {
         SortKey::MessageCount => "message_count".into(),
         SortKey::TotalTokens => "total_tokens".into(),
         SortKey::UserId => "user_id".into(),
+        SortKey::HelpRequestedAt => "help_requested_at_ms".into(),
     }
 }
 

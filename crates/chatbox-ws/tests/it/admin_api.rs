@@ -266,3 +266,59 @@ async fn the_admin_api_is_rate_limited_per_admin() {
         "per admin"
     );
 }
+
+#[tokio::test]
+async fn admins_follow_session_events_live_over_their_websocket() {
+    let s = serve(EdgeConfig::default()).await;
+    let ada = token("ada", &["admin"]);
+    let user = token("alice", &[]);
+    assert_eq!(
+        upgrade(
+            &s,
+            "/ws?mode=events",
+            &[("Authorization", &format!("Bearer {user}"))]
+        )
+        .await,
+        403,
+        "users get no event feed"
+    );
+    let mut feed = ws(&s, "/ws?mode=events", &ada).await;
+    let hello = json(&mut feed).await;
+    assert_eq!(
+        (hello["type"].as_str(), hello["metadata"]["feed"].as_str()),
+        (Some("notification"), Some("events"))
+    );
+
+    let mut c = ws(&s, "/ws", &user).await;
+    let sid = json(&mut c).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(
+        &mut c,
+        json!({"type": "help_request", "content": "a human please"}),
+    )
+    .await;
+    api(&s, "POST", &format!("/admin/takeover/{sid}"), &ada).await;
+    api(&s, "POST", &format!("/admin/release/{sid}"), &ada).await;
+    api(&s, "POST", &format!("/sessions/{sid}/end"), &user).await;
+
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let ev = json(&mut feed).await;
+        assert_eq!(ev["type"], "session_event");
+        assert_eq!(
+            (ev["session_id"].as_str(), ev["user_id"].as_str()),
+            (Some(sid.as_str()), Some("alice"))
+        );
+        assert!(ev["seq"].is_null());
+        seen.push(ev["metadata"]["event"].as_str().unwrap().to_owned());
+        if ev["metadata"]["event"] == "takeover" {
+            assert_eq!(ev["metadata"]["admin_id"], "ada");
+        }
+    }
+    assert_eq!(
+        seen,
+        ["created", "help_requested", "takeover", "release", "ended"]
+    );
+}

@@ -148,6 +148,9 @@ pub struct TakeoverEvent {
     pub admin_name: String,
     /// When it happened.
     pub at: DateTime<Utc>,
+    /// Why it happened, when known: `takeover` for a join; `leave` (frame), `release` (REST) or
+    /// `timeout` (disconnected beyond the grace) for a leave. Older records have none.
+    pub reason: Option<String>,
 }
 
 /// The two takeover audit events.

@@ -66,7 +66,7 @@ impl SessionTask {
         if let Err(e) = retried(limit, || store.update_session(&self.session.id, &patch)).await {
             tracing::error!(session = %self.session.id, error = %e, "persisting the takeover failed");
         }
-        self.audit(TakeoverKind::Join, &assistant).await;
+        self.audit(TakeoverKind::Join, &assistant, "takeover").await;
         tracing::info!(session = %self.session.id, admin = %assistant.admin_id, "admin took the session over");
         self.shared.emit(
             &self.session,
@@ -95,7 +95,7 @@ impl SessionTask {
             return Err(EngineError::Forbidden);
         };
         self.admin_away_since = None;
-        self.audit(TakeoverKind::Leave, &assistant).await;
+        self.audit(TakeoverKind::Leave, &assistant, why).await;
         tracing::info!(session = %self.session.id, admin = %assistant.admin_id, why, "admin left the session");
         self.shared.emit(
             &self.session,
@@ -116,12 +116,13 @@ impl SessionTask {
         Ok(())
     }
 
-    async fn audit(&self, kind: TakeoverKind, assistant: &Assistant) {
+    async fn audit(&self, kind: TakeoverKind, assistant: &Assistant, why: &str) {
         let event = TakeoverEvent {
             kind,
             admin_id: assistant.admin_id.clone(),
             admin_name: assistant.admin_name.clone(),
             at: Utc::now(),
+            reason: Some(why.to_owned()),
         };
         let store = &self.shared.store;
         let saved = bounded(

@@ -456,15 +456,16 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             require(tx, &id)?;
             tx.execute(
-                "INSERT INTO takeovers (session_id, seq, kind, admin_id, admin_name, at_ms) \
-                 VALUES (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM takeovers \
-                 WHERE session_id = ?1), ?2, ?3, ?4, ?5)",
+                "INSERT INTO takeovers (session_id, seq, kind, admin_id, admin_name, at_ms, \
+                 reason) VALUES (?1, (SELECT COALESCE(MAX(seq) + 1, 0) FROM takeovers \
+                 WHERE session_id = ?1), ?2, ?3, ?4, ?5, ?6)",
                 params![
                     id,
                     kind_str(e.kind),
                     e.admin_id.as_str(),
                     e.admin_name,
-                    ms(e.at)
+                    ms(e.at),
+                    e.reason
                 ],
             )
             .map_err(store_error)?;
@@ -480,7 +481,7 @@ impl Store for SqliteStore {
             require(&tx, &id)?;
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT kind, admin_id, admin_name, at_ms FROM takeovers \
+                    "SELECT kind, admin_id, admin_name, at_ms, reason FROM takeovers \
                      WHERE session_id = ?1 ORDER BY seq",
                 )
                 .map_err(store_error)?;

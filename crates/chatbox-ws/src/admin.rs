@@ -113,6 +113,7 @@ pub async fn get_session(
                 "admin_id": t.admin_id,
                 "admin_name": t.admin_name,
                 "at": session_json::time(t.at),
+                "reason": t.reason,
             })
         })
         .collect();

@@ -706,16 +706,17 @@ pub async fn share_token_is_stable_unique_and_revocable<S: Store + ?Sized>(store
 /// Takeover audit events read back in order.
 pub async fn takeover_audit_keeps_order<S: Store + ?Sized>(store: &S) {
     new_session(store, "tk", "u1", 0).await;
-    let ev = |kind, at| TakeoverEvent {
+    let ev = |kind, at, reason: Option<&str>| TakeoverEvent {
         kind,
         admin_id: uid("adm"),
         admin_name: "Ada".into(),
         at: t(at),
+        reason: reason.map(str::to_owned),
     };
     let events = [
-        ev(TakeoverKind::Join, 10),
-        ev(TakeoverKind::Leave, 20),
-        ev(TakeoverKind::Join, 30),
+        ev(TakeoverKind::Join, 10, Some("takeover")),
+        ev(TakeoverKind::Leave, 20, Some("timeout")),
+        ev(TakeoverKind::Join, 30, None),
     ];
     for e in &events {
         store

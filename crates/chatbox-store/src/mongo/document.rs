@@ -270,7 +270,7 @@ pub fn message_from_doc(
 
 /// A takeover audit event's document.
 pub fn takeover_doc(e: &TakeoverEvent) -> Document {
-    doc! {
+    let mut d = doc! {
         "kind": match e.kind {
             TakeoverKind::Join => "join",
             TakeoverKind::Leave => "leave",
@@ -278,7 +278,11 @@ pub fn takeover_doc(e: &TakeoverEvent) -> Document {
         "adminId": e.admin_id.as_str(),
         "adminName": e.admin_name.as_str(),
         "at": bson_time(e.at),
+    };
+    if let Some(reason) = &e.reason {
+        d.insert("reason", reason.as_str());
     }
+    d
 }
 
 /// Reads a takeover audit event's document.
@@ -292,6 +296,7 @@ pub fn takeover_from_doc(d: &Document) -> Result<TakeoverEvent, StoreError> {
         admin_id: UserId::parse(req_str(d, "adminId")?).map_err(|e| corrupt("adminId", e))?,
         admin_name: req_str(d, "adminName")?.to_owned(),
         at: opt_time(d, "at")?.ok_or_else(|| corrupt("at", "missing"))?,
+        reason: d.get_str("reason").ok().map(str::to_owned),
     })
 }
 
@@ -380,6 +385,7 @@ mod tests {
             admin_id: UserId::parse("adm").unwrap(),
             admin_name: "Ada".into(),
             at: t(3),
+            reason: Some("timeout".into()),
         };
         assert_eq!(takeover_from_doc(&takeover_doc(&e)).unwrap(), e);
     }

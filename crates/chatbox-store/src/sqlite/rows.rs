@@ -158,7 +158,7 @@ pub(crate) fn kind_str(kind: TakeoverKind) -> &'static str {
     }
 }
 
-/// Reads `kind, admin_id, admin_name, at_ms`.
+/// Reads `kind, admin_id, admin_name, at_ms, reason`.
 pub(crate) fn takeover_from_row(r: &Row<'_>) -> Result<TakeoverEvent, StoreError> {
     let kind: String = r.get(0).map_err(store_error)?;
     let admin_id: String = r.get(1).map_err(store_error)?;
@@ -171,5 +171,6 @@ pub(crate) fn takeover_from_row(r: &Row<'_>) -> Result<TakeoverEvent, StoreError
         admin_id: UserId::parse(&admin_id).map_err(corrupt("admin_id"))?,
         admin_name: r.get(2).map_err(store_error)?,
         at: time("at_ms", r.get(3).map_err(store_error)?)?,
+        reason: r.get(4).map_err(store_error)?,
     })
 }

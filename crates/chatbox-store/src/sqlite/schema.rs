@@ -56,6 +56,8 @@ const MIGRATIONS: &[&str] = &[
         at_ms      INTEGER NOT NULL,
         PRIMARY KEY (session_id, seq)
     ) WITHOUT ROWID;",
+    // 2: why an admin joined or left.
+    "ALTER TABLE takeovers ADD COLUMN reason TEXT;",
 ];
 
 /// The schema version this build writes.

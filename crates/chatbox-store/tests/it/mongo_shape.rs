@@ -294,6 +294,7 @@ async fn documents_written_by_mongo_store_have_the_go_shape() {
         admin_id: UserId::parse("adm").unwrap(),
         admin_name: "Ada".into(),
         at: t(7),
+        reason: Some("takeover".into()),
     };
     store.record_takeover(&id, &ev).await.unwrap();
     assert_eq!(
@@ -428,7 +429,7 @@ async fn documents_written_by_mongo_store_have_the_go_shape() {
         .clone();
     assert_eq!(
         tk,
-        doc! { "kind": "join", "adminId": "adm", "adminName": "Ada", "at": bt(7) }
+        doc! { "kind": "join", "adminId": "adm", "adminName": "Ada", "at": bt(7), "reason": "takeover" }
     );
 
     // Reopen clears endTs and dur.

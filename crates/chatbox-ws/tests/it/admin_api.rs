@@ -222,6 +222,7 @@ async fn takeover_and_release_over_rest_drive_the_live_session() {
         .map(|t| t["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["join", "leave"]);
+    assert_eq!(full["takeovers"][1]["reason"], "release");
 }
 
 #[tokio::test]

@@ -62,7 +62,80 @@ fn tests_without_assertions_are_found() {
         #[should_panic]
         fn panics() { boom(); }
     "#;
-    assert_eq!(tests_without_assertions(src), ["does_nothing"]);
+    assert_eq!(
+        tests_without_assertions(src),
+        ["does_nothing", "returns_result"]
+    );
+}
+
+#[test]
+fn a_body_whose_only_check_is_question_mark_is_flagged() {
+    let src = r#"
+        #[test]
+        fn only_propagates() -> Result<(), E> {
+            foo()?;
+            let _value = bar().expect("bar");
+            Ok(())
+        }
+    "#;
+    assert_eq!(tests_without_assertions(src), ["only_propagates"]);
+}
+
+#[test]
+fn assertion_macros_count() {
+    let src = r#"
+        #[test]
+        fn compares() -> Result<(), E> { assert_eq!(foo()?, 1); Ok(()) }
+        #[test]
+        fn property() { prop_assert_ne!(a, b); }
+        #[test]
+        fn matched() { match f() { Frame::Done => {} other => panic!("{other:?}") } }
+        #[test]
+        fn refused() { let Err(_) = f() else { unreachable!("accepted") }; }
+    "#;
+    assert!(tests_without_assertions(src).is_empty());
+}
+
+#[test]
+fn helpers_named_for_checking_count() {
+    let src = r#"
+        #[tokio::test]
+        async fn frames() -> Result<(), E> { let f = recv().await?; assert_frames(&f, &["a"]); Ok(()) }
+        #[test]
+        fn closing() { expect_close(&mut ws, 1000); }
+        #[test]
+        fn suffixed() { replies_asserts(&s); }
+        #[test]
+        fn refusal() { f().expect_err("must refuse"); }
+        #[test]
+        fn snapshot() { check(frame(), expect![["{}"]]); }
+        #[test]
+        fn suite() { store_conformance::run_all(make); }
+        #[tokio::test]
+        async fn delegated() {
+            let store = open().await;
+            crate::concurrent::appends_lose_nothing(store).await;
+        }
+    "#;
+    assert!(tests_without_assertions(src).is_empty());
+}
+
+#[test]
+fn words_that_only_resemble_checks_do_not_count() {
+    let src = r#"
+        #[test]
+        fn lookalikes() -> Result<(), E> {
+            let checked = a.checked_add(1).expect("fits");
+            let name = crate::support::unique("x");
+            let path = format!(
+                "{}",
+                crate::support::unique("y")
+            );
+            run(checked, name, path)?;
+            Ok(())
+        }
+    "#;
+    assert_eq!(tests_without_assertions(src), ["lookalikes"]);
 }
 
 #[test]

@@ -62,7 +62,7 @@ impl App {
 
     /// Serves on `listener` until `shutdown` resolves, then shuts down gracefully: replies in
     /// flight are finished and persisted (bounded by `timeout`), clients get 1001, the listener
-    /// closes.
+    /// closes. Every accepted connection gets `TCP_NODELAY` ([`crate::listener::nodelay`]).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -85,7 +85,7 @@ impl App {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
+        axum::serve(crate::listener::nodelay(listener), service)
             .with_graceful_shutdown(graceful)
             .await
             .map_err(|source| ServerError::Io { addr, source })

@@ -2,7 +2,8 @@
 //! key listed), the choice of concrete backends (MongoDB when `MONGO_URI` is set, else the
 //! embedded SQLite store; configured LLM providers, else the demo model in dev mode), dev mode,
 //! signals and graceful shutdown. It is the only crate that names concrete backends and reads
-//! the environment; host apps can embed [`App`] instead of running the binary.
+//! the environment; host apps can embed [`App`] instead of running the binary, serving through
+//! [`listener::nodelay`] as the binary does.
 
 pub mod app;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod dev;
 pub mod duration;
 pub mod env;
 pub mod error;
+pub mod listener;
 pub mod secret;
 
 pub use app::App;

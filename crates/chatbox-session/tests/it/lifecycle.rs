@@ -239,6 +239,7 @@ async fn beyond_the_live_session_cap_the_longest_idle_session_is_evicted() {
     next(&mut third).await;
     live_sessions(&w, 2).await;
     settled(&mut third).await;
+    assert_eq!(w.engine.live_sessions(), 2, "one of the idle two made room");
 }
 
 #[tokio::test]

@@ -33,7 +33,13 @@ async fn logs_carry_neither_the_key_nor_the_messages() {
         .with_env_filter(EnvFilter::new("chatbox_llm=trace"))
         .with_writer(move || writer.clone())
         .finish();
+    // `tracing` caches each callsite's interest for the whole process, and while only one
+    // dispatcher exists it asks the registering thread's default: a sibling test thread without
+    // a subscriber would cache `never` and this capture would see nothing. A second live
+    // dispatcher makes every registration ask all live dispatchers, this capture included.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
     for kind in VENDORS {
         let (fake, provider) = setup(kind).await;
         fake.push(Reply::status(500));

@@ -71,7 +71,8 @@ async fn fake_vendor() -> SocketAddr {
         );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // Like the server under test, the baseline parts set TCP_NODELAY, so only our code differs.
+    tokio::spawn(async move { axum::serve(chatbox_server::listener::nodelay(listener), app).await });
     addr
 }
 
@@ -345,7 +346,9 @@ fn echo_server() -> SocketAddr {
                     resp.map(|_| Body::empty())
                 }),
             );
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(chatbox_server::listener::nodelay(listener), app)
+                .await
+                .unwrap();
         });
     });
     addr

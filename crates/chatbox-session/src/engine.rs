@@ -7,11 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chatbox_core::ports::store::{EndOutcome, SessionPatch};
+use chatbox_core::ports::store::SessionPatch;
 use chatbox_core::protocol::ModelInfo;
-use chatbox_core::{
-    Identity, LlmProvider, Notifier, Session, SessionId, ShareToken, Store, UserId,
-};
+use chatbox_core::{Identity, LlmProvider, Notifier, Session, SessionId, Store, UserId};
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -23,11 +21,10 @@ use crate::config::EngineConfig;
 use crate::connection::{Connection, Participant};
 use crate::error::EngineError;
 use crate::events::{EVENT_BUFFER, SessionEvent, SessionEventKind};
-use crate::ops::{OpOutcome, SessionOp};
 use crate::rate_limit::RateLimiter;
 use crate::registry::{Registry, TaskStatus};
 use crate::store_call::bounded;
-use crate::task::{Attach, Attached, Command, OpRequest, Release, SessionTask, Takeover};
+use crate::task::{Attach, Attached, Command, SessionTask};
 
 /// Length of generated session ids (the Go service's 32 alphanumerics).
 const SESSION_ID_LEN: usize = 32;
@@ -134,7 +131,7 @@ impl Shared {
 /// The chat engine. Cheap to clone; all clones share one registry.
 #[derive(Clone)]
 pub struct Engine {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     closing: Arc<AtomicBool>,
 }
 
@@ -251,127 +248,7 @@ impl Engine {
         Ok(connection)
     }
 
-    /// Ends a session (idempotent). A live session learns it ended and tells its connections.
-    pub async fn end_session(&self, id: &SessionId) -> Result<EndOutcome, EngineError> {
-        match self.op(id, SessionOp::End(Utc::now())).await? {
-            OpOutcome::Ended(outcome) => {
-                if matches!(outcome, EndOutcome::Ended(_))
-                    && let Ok(Some(session)) = self.get(id).await
-                {
-                    self.shared.emit(&session, SessionEventKind::Ended);
-                }
-                Ok(outcome)
-            }
-            _ => Err(EngineError::NotFound),
-        }
-    }
-
-    /// Shares a session: `candidate` becomes its share token unless it has one; returns the
-    /// token in force.
-    pub async fn share_session(
-        &self,
-        id: &SessionId,
-        candidate: ShareToken,
-    ) -> Result<ShareToken, EngineError> {
-        match self.op(id, SessionOp::Share(candidate)).await? {
-            OpOutcome::Shared(token) => Ok(token),
-            _ => Err(EngineError::NotFound),
-        }
-    }
-
-    /// Revokes a session's share token (no-op when none).
-    pub async fn unshare_session(&self, id: &SessionId) -> Result<(), EngineError> {
-        self.op(id, SessionOp::Unshare).await.map(|_| ())
-    }
-
-    /// `admin` takes session `id` over (CONTRACT §4): the reply in flight is cancelled and
-    /// `admin_join` announced. `Conflict` when another admin assists, `NotFound` for an unknown
-    /// session, `Forbidden` for a non-admin.
-    pub async fn takeover(&self, id: &SessionId, admin: Identity) -> Result<(), EngineError> {
-        self.refuse_when_closing()?;
-        if !admin.is_admin() {
-            return Err(EngineError::Forbidden);
-        }
-        let session = self.get(id).await?.ok_or(EngineError::NotFound)?;
-        let mailbox = self.mailbox_for(&session)?;
-        let (done, outcome) = oneshot::channel();
-        let cmd = Command::Takeover(Box::new(Takeover { admin, done }));
-        self.ask(&mailbox, cmd, outcome).await
-    }
-
-    /// The assisting admin `admin` releases session `id`; the AI answers again. `Forbidden`
-    /// when `admin` is not the one assisting (or nobody is).
-    pub async fn release(&self, id: &SessionId, admin: &Identity) -> Result<(), EngineError> {
-        if !admin.is_admin() {
-            return Err(EngineError::Forbidden);
-        }
-        if self.get(id).await?.is_none() {
-            return Err(EngineError::NotFound);
-        }
-        let Some(mailbox) = self.shared.registry().get(id).cloned() else {
-            // No live task: nobody assists it now.
-            return Err(EngineError::Forbidden);
-        };
-        let (done, outcome) = oneshot::channel();
-        let cmd = Command::Release(Box::new(Release {
-            admin: admin.user_id.clone(),
-            done,
-        }));
-        self.ask(&mailbox, cmd, outcome).await
-    }
-
-    /// Sends `cmd` to a session task and waits for its answer, both bounded.
-    async fn ask<T>(
-        &self,
-        mailbox: &mpsc::Sender<Command>,
-        cmd: Command,
-        outcome: oneshot::Receiver<Result<T, EngineError>>,
-    ) -> Result<T, EngineError> {
-        let limit = self.shared.store_timeout();
-        match tokio::time::timeout(limit, mailbox.send(cmd)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(EngineError::NotFound),
-            Err(_) => return Err(EngineError::Busy),
-        }
-        // The task answers after at most a few store calls, each within the store deadline.
-        match tokio::time::timeout(limit.saturating_mul(4), outcome).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(EngineError::NotFound),
-            Err(_) => Err(EngineError::StoreTimeout),
-        }
-    }
-
-    /// Runs a session operation in the session's task when it is live (so its state follows),
-    /// else directly on the store.
-    async fn op(&self, id: &SessionId, op: SessionOp) -> Result<OpOutcome, EngineError> {
-        let limit = self.shared.store_timeout();
-        let live = self.shared.registry().get(id).cloned();
-        if let Some(mailbox) = live {
-            let (done, outcome) = oneshot::channel();
-            let request = Command::Op(Box::new(OpRequest {
-                op: op.clone(),
-                done,
-            }));
-            // The task answers within one store deadline once it reads the request; waiting for
-            // its turn in a busy mailbox is bounded too.
-            if tokio::time::timeout(limit, mailbox.send(request))
-                .await
-                .is_ok_and(|sent| sent.is_ok())
-            {
-                return match tokio::time::timeout(limit.saturating_mul(2), outcome).await {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(_)) => op.apply(&*self.shared.store, id, limit).await,
-                    Err(_) => Err(EngineError::StoreTimeout),
-                };
-            }
-            if !mailbox.is_closed() {
-                return Err(EngineError::Busy);
-            }
-        }
-        op.apply(&*self.shared.store, id, limit).await
-    }
-
-    fn refuse_when_closing(&self) -> Result<(), EngineError> {
+    pub(crate) fn refuse_when_closing(&self) -> Result<(), EngineError> {
         if self.closing.load(Ordering::SeqCst) {
             Err(EngineError::ShuttingDown)
         } else {
@@ -379,7 +256,7 @@ impl Engine {
         }
     }
 
-    async fn get(&self, id: &SessionId) -> Result<Option<Session>, EngineError> {
+    pub(crate) async fn get(&self, id: &SessionId) -> Result<Option<Session>, EngineError> {
         bounded(
             self.shared.store_timeout(),
             self.shared.store.get_session(id),
@@ -501,7 +378,10 @@ impl Engine {
 
     /// The live task of `session`, spawned when there is none. A user at the live-session cap
     /// first has their longest-idle session evicted; with none idle, `TooManySessions`.
-    fn mailbox_for(&self, session: &Session) -> Result<mpsc::Sender<Command>, EngineError> {
+    pub(crate) fn mailbox_for(
+        &self,
+        session: &Session,
+    ) -> Result<mpsc::Sender<Command>, EngineError> {
         let mut registry = self.shared.registry();
         if let Some(tx) = registry.get(&session.id) {
             return Ok(tx.clone());

@@ -15,6 +15,8 @@ use crate::connection::ConnId;
 use crate::store_call::bounded;
 use crate::task::SessionTask;
 
+/// Messages of the conversation sent to staff as context.
+const HELP_CONTEXT_MESSAGES: usize = 5;
 /// Attempts per notifier for a transient failure.
 const NOTIFY_ATTEMPTS: u32 = 3;
 /// Deadline of one notification attempt.
@@ -58,6 +60,15 @@ impl SessionTask {
             tracing::warn!(session = %self.session.id, error = %e, "persisting the help request failed");
         }
         self.session.help_requested = true;
+        let recent = bounded(
+            self.shared.store_timeout(),
+            store.messages(&self.session.id, Some(HELP_CONTEXT_MESSAGES)),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(session = %self.session.id, error = %e, "reading context for the help request failed");
+            Vec::new()
+        });
         self.shared.emit(
             &self.session,
             crate::events::SessionEventKind::HelpRequested,
@@ -73,6 +84,7 @@ impl SessionTask {
                 .as_ref()
                 .map(|u| format!("{}/{}", u.trim_end_matches('/'), self.session.id)),
             note,
+            context: recent,
         };
         for notifier in &self.shared.notifiers {
             let notifier = Arc::clone(notifier);

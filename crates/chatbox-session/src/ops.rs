@@ -1,15 +1,20 @@
-//! Session operations requested outside the conversation (REST): end, share, unshare. The engine
-//! runs them in the session's task when the session is live, so its cached state and its
-//! connections follow; otherwise directly against the store.
+//! Session operations requested outside the conversation (REST): end, share, unshare, and an
+//! admin's takeover and release. They run in the session's task when the session is live, so
+//! its cached state and its connections follow; end, share and unshare go directly to the store
+//! otherwise.
 
 use std::time::Duration;
 
 use chatbox_core::ports::store::EndOutcome;
-use chatbox_core::{SessionId, ShareToken, Store};
+use chatbox_core::{Identity, SessionId, ShareToken, Store};
 use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::events::SessionEventKind;
 use crate::store_call::bounded;
+use crate::task::{Command, OpRequest, Release, Takeover};
 
 /// An operation on one session.
 #[derive(Debug, Clone)]
@@ -49,5 +54,127 @@ impl SessionOp {
                 .await
                 .map(|()| OpOutcome::Unshared),
         }
+    }
+}
+
+impl Engine {
+    /// Ends a session (idempotent). A live session learns it ended and tells its connections.
+    pub async fn end_session(&self, id: &SessionId) -> Result<EndOutcome, EngineError> {
+        match self.op(id, SessionOp::End(Utc::now())).await? {
+            OpOutcome::Ended(outcome) => {
+                if matches!(outcome, EndOutcome::Ended(_))
+                    && let Ok(Some(session)) = self.get(id).await
+                {
+                    self.shared.emit(&session, SessionEventKind::Ended);
+                }
+                Ok(outcome)
+            }
+            _ => Err(EngineError::NotFound),
+        }
+    }
+
+    /// Shares a session: `candidate` becomes its share token unless it has one; returns the
+    /// token in force.
+    pub async fn share_session(
+        &self,
+        id: &SessionId,
+        candidate: ShareToken,
+    ) -> Result<ShareToken, EngineError> {
+        match self.op(id, SessionOp::Share(candidate)).await? {
+            OpOutcome::Shared(token) => Ok(token),
+            _ => Err(EngineError::NotFound),
+        }
+    }
+
+    /// Revokes a session's share token (no-op when none).
+    pub async fn unshare_session(&self, id: &SessionId) -> Result<(), EngineError> {
+        self.op(id, SessionOp::Unshare).await.map(|_| ())
+    }
+
+    /// `admin` takes session `id` over (CONTRACT §4): the reply in flight is cancelled and
+    /// `admin_join` announced. `Conflict` when another admin assists, `NotFound` for an unknown
+    /// session, `Forbidden` for a non-admin.
+    pub async fn takeover(&self, id: &SessionId, admin: Identity) -> Result<(), EngineError> {
+        self.refuse_when_closing()?;
+        if !admin.is_admin() {
+            return Err(EngineError::Forbidden);
+        }
+        let session = self.get(id).await?.ok_or(EngineError::NotFound)?;
+        let mailbox = self.mailbox_for(&session)?;
+        let (done, outcome) = oneshot::channel();
+        let cmd = Command::Takeover(Box::new(Takeover { admin, done }));
+        self.ask(&mailbox, cmd, outcome).await
+    }
+
+    /// The assisting admin `admin` releases session `id`; the AI answers again. `Forbidden`
+    /// when `admin` is not the one assisting (or nobody is).
+    pub async fn release(&self, id: &SessionId, admin: &Identity) -> Result<(), EngineError> {
+        if !admin.is_admin() {
+            return Err(EngineError::Forbidden);
+        }
+        if self.get(id).await?.is_none() {
+            return Err(EngineError::NotFound);
+        }
+        let Some(mailbox) = self.shared.registry().get(id).cloned() else {
+            // No live task: nobody assists it now.
+            return Err(EngineError::Forbidden);
+        };
+        let (done, outcome) = oneshot::channel();
+        let cmd = Command::Release(Box::new(Release {
+            admin: admin.user_id.clone(),
+            done,
+        }));
+        self.ask(&mailbox, cmd, outcome).await
+    }
+
+    /// Sends `cmd` to a session task and waits for its answer, both bounded.
+    async fn ask<T>(
+        &self,
+        mailbox: &mpsc::Sender<Command>,
+        cmd: Command,
+        outcome: oneshot::Receiver<Result<T, EngineError>>,
+    ) -> Result<T, EngineError> {
+        let limit = self.shared.store_timeout();
+        match tokio::time::timeout(limit, mailbox.send(cmd)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(EngineError::NotFound),
+            Err(_) => return Err(EngineError::Busy),
+        }
+        // The task answers after at most a few store calls, each within the store deadline.
+        match tokio::time::timeout(limit.saturating_mul(4), outcome).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(EngineError::NotFound),
+            Err(_) => Err(EngineError::StoreTimeout),
+        }
+    }
+
+    /// Runs a session operation in the session's task when it is live (so its state follows),
+    /// else directly on the store.
+    async fn op(&self, id: &SessionId, op: SessionOp) -> Result<OpOutcome, EngineError> {
+        let limit = self.shared.store_timeout();
+        let live = self.shared.registry().get(id).cloned();
+        if let Some(mailbox) = live {
+            let (done, outcome) = oneshot::channel();
+            let request = Command::Op(Box::new(OpRequest {
+                op: op.clone(),
+                done,
+            }));
+            // The task answers within one store deadline once it reads the request; waiting for
+            // its turn in a busy mailbox is bounded too.
+            if tokio::time::timeout(limit, mailbox.send(request))
+                .await
+                .is_ok_and(|sent| sent.is_ok())
+            {
+                return match tokio::time::timeout(limit.saturating_mul(2), outcome).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => op.apply(&*self.shared.store, id, limit).await,
+                    Err(_) => Err(EngineError::StoreTimeout),
+                };
+            }
+            if !mailbox.is_closed() {
+                return Err(EngineError::Busy);
+            }
+        }
+        op.apply(&*self.shared.store, id, limit).await
     }
 }

@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 
-use chatbox_core::ports::store::{EndOutcome, SessionPatch};
+use chatbox_core::ports::store::EndOutcome;
 use chatbox_core::protocol::{ClientCommand, ClientFrame, Envelope, ErrorCode};
 use chatbox_core::{Identity, Session, UserId};
 use chrono::Utc;
@@ -37,7 +37,6 @@ use crate::registry::TaskStatus;
 use crate::replay::ReplayBuffer;
 use crate::reply::ReplyEvent;
 use crate::state::{Admission, SessionState};
-use crate::store_call::bounded;
 
 /// A message to a session task.
 #[derive(Debug)]
@@ -468,50 +467,6 @@ impl SessionTask {
             | ClientCommand::Auth { .. }
             | ClientCommand::Typing { .. } => {}
         }
-    }
-
-    async fn model_select(&mut self, conn: ConnId, model_id: String) {
-        let now = Utc::now();
-        if !self.shared.providers.iter().any(|p| p.id() == model_id) {
-            let ids: Vec<String> = self
-                .shared
-                .providers
-                .iter()
-                .map(|p| p.id().to_owned())
-                .collect();
-            let msg = format!("Unknown model {model_id:?}; available: {}", ids.join(", "));
-            return self
-                .fanout
-                .direct_env(conn, Envelope::error(ErrorCode::InvalidModel, msg, now));
-        }
-        let patch = SessionPatch {
-            model_id: Some(model_id.clone()),
-            ..Default::default()
-        };
-        let store = &self.shared.store;
-        let saved = bounded(
-            self.shared.store_timeout(),
-            store.update_session(&self.session.id, &patch),
-        )
-        .await;
-        if let Err(e) = saved {
-            tracing::warn!(session = %self.session.id, error = %e, "persisting the model failed");
-            let env = Envelope::error(
-                ErrorCode::StorageError,
-                "Could not change the model; please retry",
-                now,
-            );
-            return self.fanout.direct_env(conn, env);
-        }
-        self.session.model_id = Some(model_id.clone());
-        let status = Envelope::connection_status(
-            &self.session.id,
-            &self.session.user_id,
-            &model_id,
-            self.shared.models(),
-            now,
-        );
-        self.fanout.publish(status);
     }
 
     /// A REST operation on this live session: applied to the store, then to the cached state;

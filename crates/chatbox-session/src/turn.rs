@@ -243,4 +243,49 @@ impl SessionTask {
             }
         }
     }
+    /// Switches the session to another configured model (persisted, confirmed with
+    /// `connection_status`).
+    pub(crate) async fn model_select(&mut self, conn: ConnId, model_id: String) {
+        let now = Utc::now();
+        if !self.shared.providers.iter().any(|p| p.id() == model_id) {
+            let ids: Vec<String> = self
+                .shared
+                .providers
+                .iter()
+                .map(|p| p.id().to_owned())
+                .collect();
+            let msg = format!("Unknown model {model_id:?}; available: {}", ids.join(", "));
+            return self
+                .fanout
+                .direct_env(conn, Envelope::error(ErrorCode::InvalidModel, msg, now));
+        }
+        let patch = SessionPatch {
+            model_id: Some(model_id.clone()),
+            ..Default::default()
+        };
+        let store = &self.shared.store;
+        let saved = bounded(
+            self.shared.store_timeout(),
+            store.update_session(&self.session.id, &patch),
+        )
+        .await;
+        if let Err(e) = saved {
+            tracing::warn!(session = %self.session.id, error = %e, "persisting the model failed");
+            let env = Envelope::error(
+                ErrorCode::StorageError,
+                "Could not change the model; please retry",
+                now,
+            );
+            return self.fanout.direct_env(conn, env);
+        }
+        self.session.model_id = Some(model_id.clone());
+        let status = Envelope::connection_status(
+            &self.session.id,
+            &self.session.user_id,
+            &model_id,
+            self.shared.models(),
+            now,
+        );
+        self.fanout.publish(status);
+    }
 }

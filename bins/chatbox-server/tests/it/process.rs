@@ -2,10 +2,11 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chatbox_ws::testing;
+use tokio::process::{Child, Command};
 
 /// The JWT secret the tests configure.
 pub const SECRET: &str = "k7Qx9vLm2PzR8tWb4NcY6hJd3FgS5aEu1ZoPq";
@@ -79,6 +80,7 @@ pub async fn start(env: &[(String, String)], args: &[&str], cwd: &Path) -> Serve
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())
         .stderr(out)
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -134,33 +136,27 @@ impl Server {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        let pid = self.child.id().expect("the server is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
             .status()
             .unwrap();
         assert!(status.success());
     }
 
-    /// Waits for the process to exit; returns whether it exited successfully.
+    /// Waits for the process to exit (fails the test after `within`); returns whether it exited
+    /// successfully.
     pub async fn wait_exit(&mut self, within: Duration) -> bool {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.success();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit in time:\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.unwrap().success(),
+            Err(_) => panic!("server did not exit in time:\n{}", self.output()),
         }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // `kill_on_drop` ends the process; this makes it immediate.
+        let _ = self.child.start_kill();
     }
 }

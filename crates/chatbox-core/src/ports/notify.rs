@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::BoxError;
 use crate::ids::{SessionId, UserId};
+use crate::session::Message;
 
 /// What staff are told about a help request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub struct HelpNotice {
     pub admin_link: Option<String>,
     /// The user's note, if any.
     pub note: Option<String>,
+    /// The last few messages of the conversation, oldest first, as context for the human
+    /// (plain text; channels escape and truncate it).
+    pub context: Vec<Message>,
 }
 
 /// Why a notification was not delivered.

@@ -72,7 +72,9 @@ async fn fake_vendor() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     // Like the server under test, the baseline parts set TCP_NODELAY, so only our code differs.
-    tokio::spawn(async move { axum::serve(chatbox_server::listener::nodelay(listener), app).await });
+    tokio::spawn(
+        async move { axum::serve(chatbox_server::listener::nodelay(listener), app).await },
+    );
     addr
 }
 

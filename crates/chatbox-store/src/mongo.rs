@@ -13,6 +13,7 @@ mod config;
 pub mod document;
 pub mod indexes;
 pub mod pipeline;
+mod updates;
 
 use std::future::Future;
 use std::time::Duration;
@@ -31,6 +32,7 @@ use mongodb::{Client, Collection};
 
 use self::classify::{Idempotent, classify};
 use self::document as f;
+use self::updates::if_null;
 use crate::crypto::Cipher;
 use crate::error::Error;
 use crate::retry::{Failure, RetryConfig, with_retry};
@@ -194,15 +196,6 @@ impl MongoStore {
     }
 }
 
-/// A pipeline stage-value that is taken literally (never as a `$field` path).
-fn literal(v: impl Into<Bson>) -> Document {
-    doc! { "$literal": v.into() }
-}
-
-fn if_null(field: &str, default: impl Into<Bson>) -> Document {
-    doc! { "$ifNull": [format!("${field}"), default.into()] }
-}
-
 #[async_trait]
 impl Store for MongoStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -283,46 +276,20 @@ impl Store for MongoStore {
 
     async fn append_message(&self, id: &SessionId, message: &Message) -> Result<(), StoreError> {
         let m = f::message_doc(message, self.cipher.encrypt(&message.content)?);
-        let update = doc! {
-            "$push": { f::MESSAGES: m },
-            "$set": { f::LAST_ACTIVITY: f::bson_time(message.timestamp) },
-        };
+        let update = updates::append_message(m, message.timestamp);
         self.update_by_id("append_message", Idempotent::No, id, update)
             .await
     }
 
     async fn update_session(&self, id: &SessionId, patch: &SessionPatch) -> Result<(), StoreError> {
-        let mut set = Document::new();
-        if let Some(name) = &patch.name {
-            set.insert(f::NAME, literal(name.as_str()));
-        }
-        if let Some(model) = &patch.model_id {
-            set.insert(f::MODEL, literal(model.as_str()));
-        }
-        if let Some(at) = patch.help_requested_at {
-            set.insert(f::HELP, true);
-            set.insert(f::HELP_AT, if_null(f::HELP_AT, f::bson_time(at)));
-        }
-        if let Some((admin_id, admin_name)) = &patch.assisting_admin {
-            set.insert(f::ADMIN_ASSISTED, true);
-            set.insert(f::ADMIN_ID, literal(admin_id.as_str()));
-            set.insert(f::ADMIN_NAME, literal(admin_name.as_str()));
-        }
-        if patch.reopen {
-            set.insert(f::DURATION, 0_i64);
-        }
-        if set.is_empty() {
+        // One pipeline update: the whole patch applies atomically.
+        let Some(stages) = updates::patch(patch) else {
             return if self.exists(id).await? {
                 Ok(())
             } else {
                 Err(StoreError::NotFound)
             };
-        }
-        // One pipeline update: the whole patch applies atomically.
-        let mut stages = vec![doc! { "$set": set }];
-        if patch.reopen {
-            stages.push(doc! { "$unset": [f::END] });
-        }
+        };
         self.update_by_id("update_session", Idempotent::Yes, id, stages)
             .await
     }
@@ -335,23 +302,11 @@ impl Store for MongoStore {
         response_ms: u64,
     ) -> Result<(), StoreError> {
         let m = f::message_doc(message, self.cipher.encrypt(&message.content)?);
-        let (tokens, ms) = (f::bson_int(tokens), f::bson_int(response_ms));
-        let count = if_null(f::RESP_COUNT, 0_i64);
-        let total_ms =
-            doc! { "$add": [ { "$multiply": [if_null(f::AVG_RESP, 0_i64), count.clone()] }, ms ] };
-        // One pipeline stage: the message is appended and the statistics folded in by the same
-        // single-document update, so both are stored or neither. Statistics follow
-        // `Session::record_response` (the new mean truncated to whole ms); all expressions of one
-        // `$set` stage see the document as it was.
-        let stage = doc! { "$set": {
-            f::MESSAGES: { "$concatArrays": [ if_null(f::MESSAGES, Bson::Array(Vec::new())), [ literal(m) ] ] },
-            f::LAST_ACTIVITY: literal(f::bson_time(message.timestamp)),
-            f::TOKENS: { "$add": [if_null(f::TOKENS, 0_i64), tokens] },
-            f::MAX_RESP: { "$max": [if_null(f::MAX_RESP, 0_i64), ms] },
-            f::AVG_RESP: { "$toLong": { "$trunc": { "$divide": [total_ms, { "$add": [count.clone(), 1_i64] }] } } },
-            f::RESP_COUNT: { "$add": [count, 1_i64] },
-        } };
-        self.update_by_id("append_reply", Idempotent::No, id, vec![stage])
+        // The message and the statistics go in the same single-document update, so both are
+        // stored or neither. Like any append it is not idempotent: `classify` retries it only
+        // when the server cannot have applied it.
+        let stages = updates::append_reply(m, message.timestamp, tokens, response_ms);
+        self.update_by_id("append_reply", Idempotent::No, id, stages)
             .await
     }
 
@@ -364,13 +319,10 @@ impl Store for MongoStore {
             .find_fields("end_session", id, doc! { f::START: 1, f::END: 1 })
             .await?
             .ok_or(StoreError::NotFound)?;
-        let already = |d: &Document| -> Result<Option<DateTime<Utc>>, StoreError> {
-            Ok(f::session_from_doc(&with_placeholders(d))?.end_time)
-        };
-        if let Some(end) = already(&current)? {
+        let (start, end) = f::times_from_doc(&current)?;
+        if let Some(end) = end {
             return Ok(EndOutcome::AlreadyEnded(end));
         }
-        let start = f::session_from_doc(&with_placeholders(&current))?.start_time;
         let update =
             doc! { "$set": { f::END: f::bson_time(at), f::DURATION: f::duration_secs(start, at) } };
         let r = self
@@ -391,7 +343,8 @@ impl Store for MongoStore {
             .find_fields("end_session", id, doc! { f::START: 1, f::END: 1 })
             .await?
             .ok_or(StoreError::NotFound)?;
-        already(&now)?
+        f::times_from_doc(&now)?
+            .1
             .map(EndOutcome::AlreadyEnded)
             .ok_or_else(|| StoreError::Corrupt("session neither active nor ended".into()))
     }
@@ -468,19 +421,7 @@ impl Store for MongoStore {
                 async move { self.coll.aggregate(p).await?.try_collect().await }
             })
             .await?;
-        let mut m = SessionMetrics::default();
-        if let Some(g) = groups.first() {
-            m.total_sessions = f::num(g, "total");
-            m.active_sessions = f::num(g, "active");
-            m.ended_sessions = m.total_sessions.saturating_sub(m.active_sessions);
-            m.admin_assisted_count = f::num(g, "assisted");
-            m.help_requested_count = f::num(g, "help");
-            m.total_tokens = f::num(g, "tokens");
-            m.max_response_time = f::num(g, "maxResp");
-            m.avg_response_time = f::num(g, "avgSum")
-                .checked_div(f::num(g, "avgN"))
-                .unwrap_or(0);
-        }
+        let mut m = pipeline::metrics_from_group(groups.first());
         let filter = pipeline::overlapping(window);
         let docs: Vec<Document> = self
             .run("metrics", Idempotent::Yes, self.admin_timeout, || {
@@ -495,11 +436,10 @@ impl Store for MongoStore {
                 }
             })
             .await?;
-        let mut intervals = Vec::with_capacity(docs.len());
-        for d in &docs {
-            let s = f::session_from_doc(&with_placeholders(d))?;
-            intervals.push((s.start_time, s.end_time));
-        }
+        let intervals = docs
+            .iter()
+            .map(f::times_from_doc)
+            .collect::<Result<Vec<_>, _>>()?;
         let c = concurrency(intervals, window, now);
         m.avg_concurrent = c.average;
         m.max_concurrent = c.peak;
@@ -602,17 +542,4 @@ impl Store for MongoStore {
         .await
         .map(|_| ())
     }
-}
-
-/// A projected `{_id, ts, endTs}` document completed with a placeholder owner so that
-/// [`f::session_from_doc`] can read its times.
-fn with_placeholders(d: &Document) -> Document {
-    let mut d = d.clone();
-    if !d.contains_key(f::USER) {
-        d.insert(f::USER, "-");
-    }
-    if !d.contains_key(f::ID) {
-        d.insert(f::ID, "-");
-    }
-    d
 }

@@ -13,26 +13,42 @@ use crate::ports::store::{EndOutcome, SessionPatch, Store, StoreError};
 use crate::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow};
 use crate::session::{Message, Session, TakeoverEvent};
 
-/// One operation of the [`Store`] port.
+/// One operation of the [`Store`] port, named after its method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
 pub enum StoreOp {
+    /// [`Store::create_session`].
     CreateSession,
+    /// [`Store::get_session`].
     GetSession,
+    /// [`Store::messages`].
     Messages,
+    /// [`Store::append_message`].
     AppendMessage,
+    /// [`Store::append_reply`].
     AppendReply,
+    /// [`Store::update_session`].
     UpdateSession,
+    /// [`Store::end_session`].
     EndSession,
+    /// [`Store::active_session`].
     ActiveSession,
+    /// [`Store::user_sessions`].
     UserSessions,
+    /// [`Store::list_sessions`].
     ListSessions,
+    /// [`Store::metrics`].
     Metrics,
+    /// [`Store::share_token`].
     ShareToken,
+    /// [`Store::revoke_share_token`].
     RevokeShareToken,
+    /// [`Store::find_by_share_token`].
     FindByShareToken,
+    /// [`Store::record_takeover`].
     RecordTakeover,
+    /// [`Store::takeover_events`].
     TakeoverEvents,
+    /// [`Store::health`].
     Health,
 }
 
@@ -89,8 +105,8 @@ impl FaultyStore {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The `nth` call of `op` counted from now (1 = the next one) gets `fault`; other calls pass
-    /// through.
+    /// The `nth` call of `op` counted from now (1 = the next one; 0 counts as 1) gets `fault`;
+    /// other calls pass through. Plans add up: several calls may be planned to fail.
     pub fn fail_nth(&self, op: StoreOp, nth: usize, fault: Fault) {
         let mut f = self.lock();
         let at = f.calls.get(&op).copied().unwrap_or(0) + nth.max(1);
@@ -101,8 +117,8 @@ impl FaultyStore {
         });
     }
 
-    /// Every call of `op` from the `nth` one on (counted from now) gets `fault`, until
-    /// [`FaultyStore::clear`].
+    /// Every call of `op` from the `nth` one on (counted from now, 0 counts as 1) gets `fault`,
+    /// until [`FaultyStore::clear`]. Where plans overlap, the earliest made wins.
     pub fn fail_from(&self, op: StoreOp, nth: usize, fault: Fault) {
         let mut f = self.lock();
         let at = f.calls.get(&op).copied().unwrap_or(0) + nth.max(1);
@@ -267,72 +283,4 @@ impl Store for FaultyStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use futures::FutureExt;
-    use futures::executor::block_on;
-
-    use super::*;
-    use crate::testing::MemoryStore;
-
-    fn world() -> (Arc<MemoryStore>, FaultyStore, SessionId) {
-        let inner = Arc::new(MemoryStore::new());
-        let id = SessionId::parse("s1").unwrap();
-        let session = Session::new(id.clone(), UserId::parse("u1").unwrap(), Utc::now());
-        block_on(inner.create_session(&session)).unwrap();
-        let faulty = FaultyStore::new(inner.clone());
-        (inner, faulty, id)
-    }
-
-    fn msg(text: &str) -> Message {
-        Message::text(crate::Sender::User, text, Utc::now())
-    }
-
-    #[test]
-    fn the_nth_call_fails_and_the_others_reach_the_store() {
-        let (inner, store, id) = world();
-        store.fail_nth(StoreOp::AppendMessage, 2, Fault::Transient);
-        block_on(store.append_message(&id, &msg("a"))).unwrap();
-        let second = block_on(store.append_message(&id, &msg("b")));
-        assert!(matches!(second, Err(StoreError::Unavailable(_))));
-        assert!(second.unwrap_err().is_transient());
-        block_on(store.append_message(&id, &msg("c"))).unwrap();
-        let texts: Vec<String> = block_on(inner.messages(&id, None))
-            .unwrap()
-            .into_iter()
-            .map(|m| m.content)
-            .collect();
-        assert_eq!(texts, ["a", "c"], "the failed call wrote nothing");
-        assert_eq!(store.calls(StoreOp::AppendMessage), 3);
-        assert_eq!(
-            store.calls(StoreOp::Messages),
-            0,
-            "reads of inner are not counted"
-        );
-    }
-
-    #[test]
-    fn fail_from_keeps_failing_until_cleared() {
-        let (_, store, id) = world();
-        store.fail_from(StoreOp::GetSession, 1, Fault::Permanent);
-        for _ in 0..3 {
-            let r = block_on(store.get_session(&id));
-            assert!(matches!(r, Err(StoreError::Backend(_))));
-        }
-        store.clear();
-        assert!(block_on(store.get_session(&id)).unwrap().is_some());
-        assert_eq!(store.calls(StoreOp::GetSession), 4);
-    }
-
-    #[test]
-    fn a_stalled_call_never_completes_and_writes_nothing() {
-        let (inner, store, id) = world();
-        store.fail_nth(StoreOp::AppendReply, 1, Fault::Stall);
-        let stalled = store.append_reply(&id, &msg("r"), 10, 100).now_or_never();
-        assert!(stalled.is_none(), "still pending");
-        let s = block_on(inner.get_session(&id)).unwrap().unwrap();
-        assert_eq!((s.message_count, s.total_tokens), (0, 0));
-        block_on(store.append_reply(&id, &msg("r"), 10, 100)).unwrap();
-        let s = block_on(inner.get_session(&id)).unwrap().unwrap();
-        assert_eq!((s.message_count, s.total_tokens), (1, 10));
-    }
-}
+mod tests;

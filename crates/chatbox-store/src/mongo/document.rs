@@ -212,6 +212,12 @@ pub fn session_from_doc(d: &Document) -> Result<Session, StoreError> {
     })
 }
 
+/// Reads the start and end times of a document projected to `{ts, endTs}`.
+pub fn times_from_doc(d: &Document) -> Result<(DateTime<Utc>, Option<DateTime<Utc>>), StoreError> {
+    let start = opt_time(d, START)?.ok_or_else(|| corrupt(START, "missing"))?;
+    Ok((start, opt_time(d, END)?))
+}
+
 /// A message's document, with `content` already encrypted.
 pub fn message_doc(m: &Message, content: String) -> Document {
     let mut d = doc! {

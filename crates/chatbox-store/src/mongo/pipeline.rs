@@ -10,14 +10,14 @@
 //! (`$facet` works on both too, but a separate count lets an index serve the page's sort.)
 
 use chatbox_core::query::{
-    SessionFilter, SessionQuery, SessionStatus, SortKey, SortOrder, TimeWindow,
+    SessionFilter, SessionMetrics, SessionQuery, SessionStatus, SortKey, SortOrder, TimeWindow,
 };
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 
 use super::document::{
     ADMIN_ASSISTED, AVG_RESP, END, HELP, HELP_AT, ID, LAST_ACTIVITY, MAX_RESP, MESSAGES, MSG_COUNT,
-    RESP_COUNT, START, TAKEOVERS, TOKENS, USER, bson_int, bson_time,
+    RESP_COUNT, START, TAKEOVERS, TOKENS, USER, bson_int, bson_time, num,
 };
 
 /// Computed sort field: duration in seconds.
@@ -166,6 +166,23 @@ pub fn metrics(w: TimeWindow) -> Vec<Document> {
             "avgN": { "$sum": { "$cond": [ replied, 1, 0 ] } },
         } },
     ]
+}
+
+/// The figures of the [`metrics`] group document; all zero when no session started in the
+/// window (no group). Concurrency is left to the caller.
+pub fn metrics_from_group(g: Option<&Document>) -> SessionMetrics {
+    let mut m = SessionMetrics::default();
+    if let Some(g) = g {
+        m.total_sessions = num(g, "total");
+        m.active_sessions = num(g, "active");
+        m.ended_sessions = m.total_sessions.saturating_sub(m.active_sessions);
+        m.admin_assisted_count = num(g, "assisted");
+        m.help_requested_count = num(g, "help");
+        m.total_tokens = num(g, "tokens");
+        m.max_response_time = num(g, "maxResp");
+        m.avg_response_time = num(g, "avgSum").checked_div(num(g, "avgN")).unwrap_or(0);
+    }
+    m
 }
 
 /// Sessions overlapping the window: started by its end and not ended before its start.

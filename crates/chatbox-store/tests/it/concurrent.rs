@@ -1,4 +1,6 @@
-//! 32 real tokio tasks appending to one session: nothing lost, each writer's order kept.
+//! Appends under real concurrency and cancellation: 32 tokio tasks appending to one session lose
+//! nothing and keep each writer's order; appends and replies abandoned mid-flight leave nothing
+//! partial behind.
 
 use std::sync::Arc;
 
@@ -85,4 +87,42 @@ pub async fn cancelled_appends_leave_no_partial_state<S: Store>(store: Arc<S>) {
         got.iter().all(|m| m.content.starts_with('m')),
         "no torn message"
     );
+}
+
+/// Replies abandoned at arbitrary points leave each reply wholly stored with its statistics or
+/// wholly absent: the message count, the response count and the tokens always agree with the
+/// stored replies.
+pub async fn cancelled_replies_keep_message_and_stats_together<S: Store>(store: Arc<S>) {
+    let id = SessionId::parse("cancelled-replies").unwrap();
+    let now = Utc::now();
+    store
+        .create_session(&Session::new(id.clone(), UserId::parse("u").unwrap(), now))
+        .await
+        .unwrap();
+    let mut completed = 0usize;
+    for i in 1..=60u64 {
+        // Each reply carries its token count in its text, so the stored replies say what the
+        // session's total must be.
+        let m = Message::text(Sender::Ai, format!("{i}"), now);
+        let limit = std::time::Duration::from_micros((i % 12) * 250);
+        if let Ok(r) = tokio::time::timeout(limit, store.append_reply(&id, &m, i, 10 * i)).await {
+            r.unwrap();
+            completed += 1;
+        }
+    }
+    // As above: a write handed to the backend before the drop may land a little later.
+    let mut agreed = None;
+    for _ in 0..100 {
+        let got = store.messages(&id, None).await.unwrap();
+        let s = store.get_session(&id).await.unwrap().unwrap();
+        let tokens: u64 = got.iter().map(|m| m.content.parse::<u64>().unwrap()).sum();
+        let n = got.len() as u64;
+        if (s.message_count, s.response_count, s.total_tokens) == (n, n, tokens) {
+            agreed = Some(got.len());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let stored = agreed.expect("counts and tokens match the stored replies");
+    assert!(stored >= completed, "every completed reply is stored");
 }

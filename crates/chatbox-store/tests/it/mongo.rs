@@ -115,3 +115,9 @@ async fn cancelled_appends_leave_no_partial_state() {
     let store = Arc::new(mongo("cancel", Cipher::new(Some(KEY), None).unwrap()).await);
     crate::concurrent::cancelled_appends_leave_no_partial_state(store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_replies_keep_message_and_stats_together() {
+    let store = Arc::new(mongo("cancel_replies", Cipher::new(Some(KEY), None).unwrap()).await);
+    crate::concurrent::cancelled_replies_keep_message_and_stats_together(store).await;
+}

@@ -11,6 +11,7 @@
 pub mod concurrency;
 pub mod identity;
 pub mod ids;
+pub mod outbox;
 pub mod ports;
 pub mod protocol;
 pub mod query;

@@ -12,6 +12,7 @@ mod classify;
 mod config;
 pub mod document;
 pub mod indexes;
+pub mod outbox;
 pub mod pipeline;
 mod updates;
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chatbox_core::concurrency::concurrency;
+use chatbox_core::outbox::{Delivery, HelpRequest};
 use chatbox_core::ports::store::{EndOutcome, SessionPatch};
 use chatbox_core::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow};
 use chatbox_core::session::TakeoverEvent;
@@ -48,6 +50,7 @@ pub use self::config::{
 pub struct MongoStore {
     client: Client,
     coll: Collection<Document>,
+    outbox: Collection<Document>,
     cipher: Cipher,
     op_timeout: Duration,
     admin_timeout: Duration,
@@ -82,6 +85,11 @@ impl MongoStore {
             .map_err(Error::Mongo)?;
         let store = Self {
             coll: db.collection(&config.collection),
+            outbox: db.collection(&format!(
+                "{}{}",
+                config.collection,
+                outbox::COLLECTION_SUFFIX
+            )),
             client,
             cipher,
             op_timeout: Duration::from_millis(config.operation_timeout_ms),
@@ -91,6 +99,7 @@ impl MongoStore {
         };
         if config.create_indexes {
             indexes::create(&store.coll).await?;
+            outbox::create_indexes(&store.outbox).await?;
         }
         tracing::info!(database = %config.database, collection = %config.collection, "MongoDB store connected");
         Ok(store)
@@ -531,6 +540,26 @@ impl Store for MongoStore {
                 .collect(),
             _ => Ok(Vec::new()),
         }
+    }
+
+    async fn record_help_request(&self, request: &HelpRequest) -> Result<(), StoreError> {
+        self.outbox_insert(request).await
+    }
+
+    async fn update_delivery(
+        &self,
+        request_id: &str,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.outbox_update(request_id, delivery).await
+    }
+
+    async fn pending_help_requests(&self, limit: u32) -> Result<Vec<HelpRequest>, StoreError> {
+        self.outbox_pending(limit).await
+    }
+
+    async fn help_requests(&self, id: &SessionId) -> Result<Vec<HelpRequest>, StoreError> {
+        self.outbox_of_session(id).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@
 
 mod config;
 mod list;
+mod outbox;
 mod rows;
 pub mod schema;
 mod writes;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chatbox_core::concurrency::concurrency;
+use chatbox_core::outbox::{Delivery, HelpRequest};
 use chatbox_core::ports::store::{EndOutcome, SessionPatch};
 use chatbox_core::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow};
 use chatbox_core::session::TakeoverEvent;
@@ -493,6 +495,34 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn record_help_request(&self, request: &HelpRequest) -> Result<(), StoreError> {
+        let (cipher, request) = (self.cipher.clone(), request.clone());
+        self.write(move |tx| outbox::insert(tx, &cipher, &request))
+            .await
+    }
+
+    async fn update_delivery(
+        &self,
+        request_id: &str,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        let (cipher, id, delivery) = (self.cipher.clone(), request_id.to_owned(), delivery.clone());
+        self.write(move |tx| outbox::update(tx, &cipher, &id, &delivery))
+            .await
+    }
+
+    async fn pending_help_requests(&self, limit: u32) -> Result<Vec<HelpRequest>, StoreError> {
+        let cipher = self.cipher.clone();
+        self.run(move |conn| outbox::pending(conn, &cipher, limit))
+            .await
+    }
+
+    async fn help_requests(&self, id: &SessionId) -> Result<Vec<HelpRequest>, StoreError> {
+        let (cipher, id) = (self.cipher.clone(), id.as_str().to_owned());
+        self.run(move |conn| outbox::of_session(conn, &cipher, &id))
+            .await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

@@ -5,13 +5,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::BoxError;
 use crate::ids::{SessionId, UserId};
 use crate::session::Message;
 
 /// What staff are told about a help request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HelpNotice {
     /// Who asked.
     pub user_id: UserId,
@@ -27,6 +28,7 @@ pub struct HelpNotice {
     pub note: Option<String>,
     /// The last few messages of the conversation, oldest first, as context for the human
     /// (plain text; channels escape and truncate it).
+    #[serde(default)]
     pub context: Vec<Message>,
 }
 

@@ -8,12 +8,15 @@
 //! - `end_session` is idempotent: a second call reports the first end time and re-stamps nothing.
 //! - `share_token` is stable: the first token set for a session is returned by every later call.
 //! - admin lists filter, sort and page in the backend and report the total before paging.
+//! - the help-request outbox keeps requests in order; a request is pending while any of its
+//!   deliveries is.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::BoxError;
 use crate::ids::{SessionId, ShareToken, UserId};
+use crate::outbox::{Delivery, HelpRequest};
 use crate::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow};
 use crate::session::{Message, Session, TakeoverEvent};
 
@@ -159,6 +162,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// The session's takeover audit trail, oldest first.
     async fn takeover_events(&self, id: &SessionId) -> Result<Vec<TakeoverEvent>, StoreError>;
+
+    /// Records a help request with its pending deliveries, before anything is sent (the outbox);
+    /// `Conflict` when its id exists. The notice (note and context included) is stored encrypted
+    /// like messages.
+    async fn record_help_request(&self, request: &HelpRequest) -> Result<(), StoreError>;
+
+    /// Records the outcome of a delivery of request `request_id` (matched by channel);
+    /// `NotFound` for an unknown request or channel.
+    async fn update_delivery(
+        &self,
+        request_id: &str,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError>;
+
+    /// Help requests with a pending delivery, oldest first, at most `limit`.
+    async fn pending_help_requests(&self, limit: u32) -> Result<Vec<HelpRequest>, StoreError>;
+
+    /// A session's help requests, oldest first.
+    async fn help_requests(&self, id: &SessionId) -> Result<Vec<HelpRequest>, StoreError>;
 
     /// A cheap liveness check for readiness probes.
     async fn health(&self) -> Result<(), StoreError>;

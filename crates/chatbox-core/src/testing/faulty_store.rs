@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::ids::{SessionId, ShareToken, UserId};
+use crate::outbox::{Delivery, HelpRequest};
 use crate::ports::store::{EndOutcome, SessionPatch, Store, StoreError};
 use crate::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow};
 use crate::session::{Message, Session, TakeoverEvent};
@@ -50,6 +51,14 @@ pub enum StoreOp {
     TakeoverEvents,
     /// [`Store::health`].
     Health,
+    /// [`Store::record_help_request`].
+    RecordHelpRequest,
+    /// [`Store::update_delivery`].
+    UpdateDelivery,
+    /// [`Store::pending_help_requests`].
+    PendingHelpRequests,
+    /// [`Store::help_requests`].
+    HelpRequests,
 }
 
 /// What a faulty call does.
@@ -274,6 +283,30 @@ impl Store for FaultyStore {
     async fn takeover_events(&self, id: &SessionId) -> Result<Vec<TakeoverEvent>, StoreError> {
         self.enter(StoreOp::TakeoverEvents).await?;
         self.inner.takeover_events(id).await
+    }
+
+    async fn record_help_request(&self, request: &HelpRequest) -> Result<(), StoreError> {
+        self.enter(StoreOp::RecordHelpRequest).await?;
+        self.inner.record_help_request(request).await
+    }
+
+    async fn update_delivery(
+        &self,
+        request_id: &str,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        self.enter(StoreOp::UpdateDelivery).await?;
+        self.inner.update_delivery(request_id, delivery).await
+    }
+
+    async fn pending_help_requests(&self, limit: u32) -> Result<Vec<HelpRequest>, StoreError> {
+        self.enter(StoreOp::PendingHelpRequests).await?;
+        self.inner.pending_help_requests(limit).await
+    }
+
+    async fn help_requests(&self, id: &SessionId) -> Result<Vec<HelpRequest>, StoreError> {
+        self.enter(StoreOp::HelpRequests).await?;
+        self.inner.help_requests(id).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

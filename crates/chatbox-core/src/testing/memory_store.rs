@@ -1,13 +1,14 @@
 //! An in-memory [`Store`]: the reference semantics, used by engine and edge tests.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::concurrency::concurrency;
 use crate::ids::{SessionId, ShareToken, UserId};
+use crate::outbox::{Delivery, HelpRequest};
 use crate::ports::store::{EndOutcome, SessionPatch, Store, StoreError};
 use crate::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow};
 use crate::session::{Message, Session, TakeoverEvent};
@@ -23,6 +24,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<SessionId, Entry>>,
+    outbox: Mutex<Vec<HelpRequest>>,
 }
 
 impl MemoryStore {
@@ -277,6 +279,52 @@ impl Store for MemoryStore {
 
     async fn takeover_events(&self, id: &SessionId) -> Result<Vec<TakeoverEvent>, StoreError> {
         self.with_entry(id, |e| e.takeovers.clone())
+    }
+
+    async fn record_help_request(&self, request: &HelpRequest) -> Result<(), StoreError> {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if outbox.iter().any(|r| r.id == request.id) {
+            return Err(StoreError::Conflict("help request id already exists"));
+        }
+        outbox.push(request.clone());
+        Ok(())
+    }
+
+    async fn update_delivery(
+        &self,
+        request_id: &str,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError> {
+        let mut outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let found = outbox
+            .iter_mut()
+            .find(|r| r.id == request_id)
+            .is_some_and(|r| r.set_delivery(delivery));
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    async fn pending_help_requests(&self, limit: u32) -> Result<Vec<HelpRequest>, StoreError> {
+        let outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending: Vec<HelpRequest> =
+            outbox.iter().filter(|r| r.is_pending()).cloned().collect();
+        pending.sort_by_key(HelpRequest::requested_at);
+        pending.truncate(limit as usize);
+        Ok(pending)
+    }
+
+    async fn help_requests(&self, id: &SessionId) -> Result<Vec<HelpRequest>, StoreError> {
+        let outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut mine: Vec<HelpRequest> = outbox
+            .iter()
+            .filter(|r| r.session_id() == id)
+            .cloned()
+            .collect();
+        mine.sort_by_key(HelpRequest::requested_at);
+        Ok(mine)
     }
 
     async fn health(&self) -> Result<(), StoreError> {

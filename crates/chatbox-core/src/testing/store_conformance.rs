@@ -5,10 +5,11 @@
 //! message naming the broken rule, like any assertion. Times use whole milliseconds, the
 //! precision every backend keeps. They are grouped by subject: a session's lifecycle and
 //! ownership (`sessions`), its messages and replies (`messages`), admin lists and metrics
-//! (`admin`); all are re-exported here.
+//! (`admin`), the help-request outbox (`outbox`); all are re-exported here.
 
 mod admin;
 mod messages;
+mod outbox;
 mod sessions;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ pub use self::messages::{
     append_reply_to_a_missing_session_writes_nothing, concurrent_appends_lose_nothing,
     messages_keep_order_fields_and_update_activity, messages_last_n_returns_the_most_recent,
 };
+pub use self::outbox::help_requests_round_trip_and_track_each_channel;
 pub use self::sessions::{
     active_session_is_the_latest_active_of_that_user, create_then_get_round_trips,
     duplicate_id_conflicts, end_is_idempotent_and_reopen_clears_it,
@@ -90,4 +92,5 @@ where
     share_token_is_stable_unique_and_revocable(&make().await).await;
     takeover_audit_keeps_order(&make().await).await;
     concurrent_appends_lose_nothing(&make().await).await;
+    help_requests_round_trip_and_track_each_channel(&make().await).await;
 }

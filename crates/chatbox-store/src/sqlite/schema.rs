@@ -58,6 +58,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 2: why an admin joined or left.
     "ALTER TABLE takeovers ADD COLUMN reason TEXT;",
+    // 3: the help-request outbox.
+    "CREATE TABLE help_requests (
+        id           TEXT PRIMARY KEY,
+        session_id   TEXT NOT NULL,
+        requested_ms INTEGER NOT NULL,
+        notice       TEXT NOT NULL,
+        deliveries   TEXT NOT NULL,
+        pending      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX help_requests_pending ON help_requests (pending, requested_ms, id);
+    CREATE INDEX help_requests_session ON help_requests (session_id, requested_ms, id);",
 ];
 
 /// The schema version this build writes.
@@ -126,11 +137,38 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 3);
+        assert_eq!(tables, 4);
         conn.execute_batch("PRAGMA user_version = 99").unwrap();
         assert!(matches!(
             migrate(&mut conn),
             Err(Error::SchemaTooNew { found: 99, .. })
         ));
+    }
+
+    #[test]
+    fn a_file_of_the_first_version_is_migrated_with_its_data() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO sessions (id, user_id, start_ms, last_activity_ms) VALUES ('s1', 'u1', 0, 0);
+             INSERT INTO takeovers VALUES ('s1', 0, 'join', 'adm', 'Ada', 5);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let (kind, reason): (String, Option<String>) = conn
+            .query_row("SELECT kind, reason FROM takeovers", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (kind.as_str(), reason),
+            ("join", None),
+            "old rows keep, reason empty"
+        );
+        let outbox: i64 = conn
+            .query_row("SELECT COUNT(*) FROM help_requests", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(outbox, 0);
     }
 }

@@ -26,6 +26,8 @@ pub const DEFAULT_REPLY_TIMEOUT_SECS: u64 = 120;
 pub const DEFAULT_STORE_TIMEOUT_SECS: u64 = 10;
 /// Default seconds an assisting admin may stay disconnected before the session is released.
 pub const DEFAULT_ADMIN_GRACE_SECS: u64 = 60;
+/// Default seconds between retries of pending help notifications.
+pub const DEFAULT_NOTIFY_RETRY_SECS: u64 = 30;
 /// Default live sessions one user may have at once.
 pub const DEFAULT_MAX_SESSIONS_PER_USER: usize = 20;
 
@@ -63,6 +65,9 @@ pub struct EngineConfig {
     /// How long the assisting admin may stay disconnected before the session is released and the
     /// AI answers again (seconds).
     pub admin_grace_secs: u64,
+    /// How often pending help notifications are retried (seconds); they are also retried at
+    /// startup.
+    pub notify_retry_secs: u64,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +87,7 @@ impl Default for EngineConfig {
             store_timeout_secs: DEFAULT_STORE_TIMEOUT_SECS,
             max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             admin_grace_secs: DEFAULT_ADMIN_GRACE_SECS,
+            notify_retry_secs: DEFAULT_NOTIFY_RETRY_SECS,
         }
     }
 }

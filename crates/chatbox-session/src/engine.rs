@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::EngineConfig;
 use crate::connection::{Connection, Participant};
+use crate::delivery::InFlight;
 use crate::error::EngineError;
 use crate::events::{EVENT_BUFFER, SessionEvent, SessionEventKind};
 use crate::rate_limit::RateLimiter;
@@ -86,6 +87,8 @@ pub(crate) struct Shared {
     pub(crate) abort: CancellationToken,
     /// Session-level events for admins' dashboards.
     pub(crate) events: broadcast::Sender<SessionEvent>,
+    /// Help notifications being delivered in this process.
+    pub(crate) in_flight: InFlight,
 }
 
 impl Shared {
@@ -160,9 +163,19 @@ impl Engine {
             shutdown: CancellationToken::new(),
             abort: CancellationToken::new(),
             events: broadcast::Sender::new(EVENT_BUFFER),
+            in_flight: InFlight::default(),
         };
+        let shared = Arc::new(shared);
+        // Pending help notifications (from before a restart too) are retried in the background
+        // when there is a runtime to run on and a channel to deliver to.
+        if !shared.notifiers.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
+            let every = Duration::from_secs(shared.config.notify_retry_secs.max(1));
+            shared
+                .tracker
+                .spawn(crate::delivery::sweep(Arc::clone(&shared), every));
+        }
         Self {
-            shared: Arc::new(shared),
+            shared,
             closing: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -54,6 +54,7 @@ impl SessionTask {
             self.fanout.publish(done);
         }
         let now = Utc::now();
+        self.help_open_since = None;
         self.session.admin_assisted = true;
         self.session.assisting_admin_id = Some(assistant.admin_id.clone());
         self.session.assisting_admin_name = Some(assistant.admin_name.clone());

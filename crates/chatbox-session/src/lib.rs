@@ -7,7 +7,9 @@
 //! - Each live session is one task (`task`) that handles its inputs strictly in arrival order
 //!   from a bounded mailbox; a message that arrives while a reply streams waits in a bounded queue
 //!   (overflow → `SESSION_BUSY`). The task owns the reply deadline, idle eviction and shutdown.
-//! - `turn` handles a user message and the reply it starts; `help` a help request; `handoff` an
+//! - `help` records a help request in the outbox and `delivery` sends it on every staff channel
+//!   (retried in the background, after a restart too).
+//! - `turn` handles a user message and the reply it starts; `handoff` an
 //!   admin taking the session over (no reply can start while assisted) and leaving.
 //! - `fanout` stamps every session frame with the next `seq`, serializes it once, keeps it in the
 //!   replay buffer and hands the same bytes to every connection; a connection whose queue is full
@@ -24,6 +26,7 @@ pub mod connection;
 pub mod error;
 pub mod events;
 
+mod delivery;
 mod engine;
 mod fanout;
 mod handoff;

@@ -58,6 +58,8 @@ pub(crate) enum Command {
     Takeover(Box<Takeover>),
     /// The assisting admin releases the session (REST).
     Release(Box<Release>),
+    /// The first round of a help request's deliveries is over.
+    HelpOutcome(Vec<chatbox_core::outbox::Delivery>),
 }
 
 /// A takeover request and where to send its outcome.
@@ -131,6 +133,8 @@ pub(crate) struct SessionTask {
     pub(crate) reply_deadline: Option<Instant>,
     /// Since when the assisting admin has had no open connection.
     pub(crate) admin_away_since: Option<Instant>,
+    /// When this session's open help request was made (repeats within its window are merged).
+    pub(crate) help_open_since: Option<std::time::Instant>,
     status: Arc<TaskStatus>,
     shutting_down: bool,
     stop: Option<CloseReason>,
@@ -159,6 +163,7 @@ impl SessionTask {
             mailbox,
             reply_deadline: None,
             admin_away_since: None,
+            help_open_since: None,
             status,
             shutting_down: false,
             stop: None,
@@ -282,6 +287,7 @@ impl SessionTask {
                 let result = self.release(&r.admin, "release").await;
                 let _ = r.done.send(result);
             }
+            Command::HelpOutcome(deliveries) => self.help_outcome(&deliveries),
         }
     }
 

@@ -8,6 +8,7 @@ mod faults;
 mod handoff;
 mod harness;
 mod lifecycle;
+mod notify;
 mod replies;
 mod sessions;
 mod streams;

@@ -2,15 +2,21 @@
 //! environment variables of CONTRACT §9, the environment winning. Every bad value is reported at
 //! once, each naming its key, the value (secrets masked) and what is allowed.
 
+mod file;
+mod providers;
+mod resolver;
+mod store;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chatbox_session::EngineConfig;
 use chatbox_ws::EdgeConfig;
-use serde::Deserialize;
 
-use crate::duration::parse_duration;
+use self::file::{FileConfig, split_csv};
+use self::providers::providers;
+use self::resolver::Resolver;
 use crate::env::Env;
 use crate::secret::{check_jwt_secret, mask, placeholder_in};
 
@@ -57,108 +63,6 @@ impl fmt::Display for ConfigErrors {
         }
         Ok(())
     }
-}
-
-/// A list given as a TOML array or a comma-separated string.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum StringList {
-    List(Vec<String>),
-    Csv(String),
-}
-
-impl StringList {
-    fn items(&self) -> Vec<String> {
-        match self {
-            Self::List(v) => v
-                .iter()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect(),
-            Self::Csv(s) => split_csv(s),
-        }
-    }
-}
-
-fn split_csv(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct FileConfig {
-    server: ServerSection,
-    chatbox: ChatboxSection,
-    mongo: MongoSection,
-    llm: LlmSection,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ServerSection {
-    port: Option<u16>,
-    shutdown_timeout: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ChatboxSection {
-    path_prefix: Option<String>,
-    jwt_secret: Option<String>,
-    jwt_algorithm: Option<String>,
-    jwt_allow_no_exp: Option<bool>,
-    jwt_leeway: Option<String>,
-    encryption_key: Option<String>,
-    encryption_key_previous: Option<String>,
-    allowed_origins: Option<StringList>,
-    parent_origins: Option<StringList>,
-    max_message_size: Option<usize>,
-    max_connections_per_user: Option<usize>,
-    rate_limit: Option<u32>,
-    reconnect_timeout: Option<String>,
-    llm_stream_timeout: Option<String>,
-    write_timeout: Option<String>,
-    admin_rate_limit: Option<u32>,
-    admin_rate_window: Option<String>,
-    admin_grace: Option<String>,
-    store_timeout: Option<String>,
-    max_sessions_per_user: Option<usize>,
-    admin_panel_url: Option<String>,
-    system_prompt: Option<String>,
-    data_dir: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct MongoSection {
-    uri: Option<String>,
-    database: Option<String>,
-    collection: Option<String>,
-    connect_timeout: Option<String>,
-    retry_attempts: Option<u32>,
-    retry_delay: Option<String>,
-    retry_max_delay: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct LlmSection {
-    providers: Vec<ProviderEntry>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ProviderEntry {
-    id: String,
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    endpoint: String,
-    api_key: String,
-    model: String,
 }
 
 /// One configured LLM provider.
@@ -238,78 +142,6 @@ pub struct Settings {
     pub admin_panel_url: Option<String>,
     /// True when the JWT secret was generated for this run (dev mode).
     pub generated_secret: bool,
-}
-
-/// Collects values and errors while resolving.
-struct Resolver<'a> {
-    env: &'a dyn Env,
-    errors: Vec<ConfigError>,
-}
-
-impl Resolver<'_> {
-    fn error(&mut self, key: &str, value: &str, problem: impl Into<String>) {
-        self.errors.push(ConfigError {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            problem: problem.into(),
-        });
-    }
-
-    /// The env value, else the file value, with the key that supplied it.
-    fn pick(
-        &self,
-        env_key: &str,
-        file_key: &str,
-        file: Option<String>,
-    ) -> Option<(String, String)> {
-        self.env
-            .get(env_key)
-            .map(|v| (env_key.to_owned(), v))
-            .or_else(|| file.map(|v| (file_key.to_owned(), v)))
-    }
-
-    fn duration(
-        &mut self,
-        env_key: &str,
-        file_key: &str,
-        file: Option<String>,
-        default: Duration,
-    ) -> Duration {
-        match self.pick(env_key, file_key, file) {
-            None => default,
-            Some((key, raw)) => parse_duration(&raw).unwrap_or_else(|| {
-                self.error(
-                    &key,
-                    &raw,
-                    "must be a duration such as 30s, 15m, 2m0s or 100ms",
-                );
-                default
-            }),
-        }
-    }
-
-    fn number<T: std::str::FromStr + ToString>(
-        &mut self,
-        env_key: &str,
-        file_key: &str,
-        file: Option<T>,
-        default: T,
-        valid: impl Fn(&T) -> bool,
-        allowed: &str,
-    ) -> T {
-        let (key, raw) = match (self.env.get(env_key), file) {
-            (Some(v), _) => (env_key.to_owned(), v),
-            (None, Some(v)) => (file_key.to_owned(), v.to_string()),
-            (None, None) => return default,
-        };
-        match raw.trim().parse::<T>() {
-            Ok(v) if valid(&v) => v,
-            _ => {
-                self.error(&key, &raw, allowed);
-                default
-            }
-        }
-    }
 }
 
 /// Loads and validates the configuration from `args`, the config file and `env`.
@@ -586,61 +418,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         ..engine_defaults
     };
 
-    let store = match r
-        .pick("MONGO_URI", "mongo.uri", mongo.uri)
-        .filter(|(_, v)| !v.is_empty())
-    {
-        Some((key, uri)) => {
-            if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
-                r.error(
-                    &key,
-                    "<hidden>",
-                    "must start with mongodb:// or mongodb+srv://",
-                );
-            }
-            StoreSettings::Mongo(MongoSettings {
-                uri,
-                database: r
-                    .pick("MONGO_DATABASE", "mongo.database", mongo.database)
-                    .map_or_else(|| "chat".into(), |(_, v)| v),
-                collection: r
-                    .pick("MONGO_COLLECTION", "mongo.collection", mongo.collection)
-                    .map_or_else(|| "sessions".into(), |(_, v)| v),
-                connect_timeout: r.duration(
-                    "MONGO_CONNECT_TIMEOUT",
-                    "mongo.connect_timeout",
-                    mongo.connect_timeout,
-                    Duration::from_secs(10),
-                ),
-                retry_attempts: r.number(
-                    "MONGO_RETRY_ATTEMPTS",
-                    "mongo.retry_attempts",
-                    mongo.retry_attempts,
-                    3,
-                    |n| (1..=10).contains(n),
-                    "attempts from 1 to 10",
-                ),
-                retry_delay: r.duration(
-                    "MONGO_RETRY_DELAY",
-                    "mongo.retry_delay",
-                    mongo.retry_delay,
-                    Duration::from_millis(100),
-                ),
-                retry_max_delay: r.duration(
-                    "MONGO_RETRY_MAX_DELAY",
-                    "mongo.retry_max_delay",
-                    mongo.retry_max_delay,
-                    Duration::from_secs(2),
-                ),
-            })
-        }
-        None => StoreSettings::Sqlite {
-            data_dir: PathBuf::from(
-                r.pick("CHATBOX_DATA_DIR", "chatbox.data_dir", c.data_dir)
-                    .map_or_else(|| DEFAULT_DATA_DIR.into(), |(_, v)| v),
-            ),
-        },
-    };
+    let store = store::resolve(r, mongo, c.data_dir);
 
     let providers = providers(r, llm.providers);
     if providers.is_empty() && !dev {
@@ -666,90 +444,6 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         admin_panel_url,
         generated_secret,
     }
-}
-
-fn providers(r: &mut Resolver<'_>, file: Vec<ProviderEntry>) -> Vec<ProviderSettings> {
-    let mut out: Vec<ProviderSettings> = Vec::new();
-    let slots = file.len().max(MAX_ENV_PROVIDERS);
-    let env = r.env;
-    for n in 1..=slots {
-        let var = |field: &str| env.get(&format!("LLM_PROVIDER_{n}_{field}"));
-        let from_file = file.get(n - 1).cloned();
-        let env_id = var("ID");
-        let (source, mut p) = match (env_id, from_file) {
-            (Some(id), _) => {
-                let source = format!("LLM_PROVIDER_{n}");
-                let get = |field: &str| var(field).unwrap_or_default();
-                let entry = ProviderEntry {
-                    id,
-                    name: get("NAME"),
-                    kind: get("TYPE"),
-                    endpoint: get("ENDPOINT"),
-                    api_key: get("API_KEY"),
-                    model: get("MODEL"),
-                };
-                (source, entry)
-            }
-            (None, Some(entry)) => (format!("llm.providers[{}]", n - 1), entry),
-            (None, None) => {
-                if let Some(k) = ["NAME", "TYPE", "ENDPOINT", "API_KEY", "MODEL"]
-                    .iter()
-                    .find(|f| var(f).is_some())
-                {
-                    r.error(
-                        &format!("LLM_PROVIDER_{n}_{k}"),
-                        "<set>",
-                        format!("needs LLM_PROVIDER_{n}_ID"),
-                    );
-                }
-                continue;
-            }
-        };
-        if let Some(key) = var("API_KEY") {
-            p.api_key = key;
-        }
-        let sep = if source.starts_with("LLM_") { "_" } else { "." };
-        let key_of = |field: &str| {
-            if sep == "_" {
-                format!("{source}_{}", field.to_uppercase())
-            } else {
-                format!("{source}.{field}")
-            }
-        };
-        if p.name.is_empty() {
-            p.name.clone_from(&p.id);
-        }
-        if !matches!(p.kind.as_str(), "openai" | "anthropic" | "dify") {
-            r.error(&key_of("type"), &p.kind, "allowed: openai, anthropic, dify");
-        }
-        if p.endpoint.is_empty() {
-            r.error(
-                &key_of("endpoint"),
-                "<unset>",
-                "is required (the vendor's base URL)",
-            );
-        }
-        if p.model.is_empty() && p.kind != "dify" {
-            r.error(
-                &key_of("model"),
-                "<unset>",
-                "is required (the vendor's model name)",
-            );
-        }
-        if out.iter().any(|o| o.id == p.id) {
-            r.error(&key_of("id"), &p.id, "duplicates another provider's id");
-        }
-        out.push(ProviderSettings {
-            source,
-            id: p.id,
-            name: p.name,
-            kind: p.kind,
-            endpoint: p.endpoint,
-            api_key: p.api_key,
-            model: p.model,
-        });
-    }
-    out
 }
 
 fn generate_secret() -> String {

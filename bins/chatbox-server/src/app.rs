@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use chatbox_core::Notifier;
 use chatbox_core::{LlmProvider, Store};
 use chatbox_llm::{LlmConfig, ProviderConfig, ProviderKind};
 use chatbox_session::{Engine, EngineDeps};
@@ -32,10 +33,11 @@ impl App {
     pub async fn build(settings: &Settings) -> Result<Self, ServerError> {
         let store = build_store(settings).await?;
         let providers = build_providers(settings)?;
+        let notifiers = build_notifiers(settings).await?;
         let deps = EngineDeps {
             store,
             providers,
-            notifiers: Vec::new(),
+            notifiers,
             admin_panel_url: settings.admin_panel_url.clone(),
         };
         let engine = Engine::new(deps, settings.engine.clone());
@@ -90,6 +92,36 @@ impl App {
             .await
             .map_err(|source| ServerError::Io { addr, source })
     }
+}
+
+/// The staff notification channels; in dev mode with none configured, the server log.
+async fn build_notifiers(settings: &Settings) -> Result<Vec<Arc<dyn Notifier>>, ServerError> {
+    let n = &settings.notify;
+    let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
+    if let Some(c) = &n.smtp {
+        out.push(Arc::new(chatbox_notify::SmtpNotifier::new(c.clone())?));
+    }
+    if let Some(c) = &n.ses {
+        out.push(Arc::new(chatbox_notify::SesNotifier::new(c.clone()).await?));
+    }
+    if let Some(c) = &n.sms {
+        out.push(Arc::new(chatbox_notify::SmsNotifier::new(c.clone())?));
+    }
+    if let Some(c) = &n.webhook {
+        out.push(Arc::new(chatbox_notify::WebhookNotifier::new(c.clone())?));
+    }
+    if out.is_empty() && settings.dev {
+        out.push(Arc::new(chatbox_notify::LogNotifier::new()));
+    }
+    if out.is_empty() {
+        tracing::warn!(
+            "no staff notification channel is configured: users asking for help are told nobody is notified"
+        );
+    } else {
+        let channels: Vec<&str> = out.iter().map(|n| n.channel()).collect();
+        tracing::info!(channels = ?channels, "staff notification channels");
+    }
+    Ok(out)
 }
 
 async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, ServerError> {

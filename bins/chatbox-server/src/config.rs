@@ -3,6 +3,7 @@
 //! once, each naming its key, the value (secrets masked) and what is allowed.
 
 mod file;
+mod notify;
 mod providers;
 mod resolver;
 mod store;
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 use chatbox_session::EngineConfig;
 use chatbox_ws::EdgeConfig;
+
+pub use self::notify::NotifySettings;
 
 use self::file::{FileConfig, split_csv};
 use self::providers::providers;
@@ -142,6 +145,8 @@ pub struct Settings {
     pub admin_panel_url: Option<String>,
     /// True when the JWT secret was generated for this run (dev mode).
     pub generated_secret: bool,
+    /// Staff notification channels.
+    pub notify: NotifySettings,
 }
 
 /// Loads and validates the configuration from `args`, the config file and `env`.
@@ -420,6 +425,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
 
     let store = store::resolve(r, mongo, c.data_dir);
 
+    let notify = notify::resolve(r);
     let providers = providers(r, llm.providers);
     if providers.is_empty() && !dev {
         r.error("LLM_PROVIDER_1_ID", "<unset>", "no LLM provider configured: set LLM_PROVIDER_<N>_{ID,NAME,TYPE,ENDPOINT,API_KEY,MODEL} or [[llm.providers]]");
@@ -443,6 +449,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         shutdown_timeout,
         admin_panel_url,
         generated_secret,
+        notify,
     }
 }
 

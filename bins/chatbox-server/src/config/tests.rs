@@ -225,3 +225,75 @@ fn unknown_file_keys_and_missing_files_are_errors() {
     let err = load(&missing, &MapEnv::default()).unwrap_err();
     assert_eq!(err.0[0].key, "--config");
 }
+
+fn prod_with(extra: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
+    let mut pairs = provider_env(1);
+    pairs.push(("JWT_SECRET".into(), GOOD_SECRET.into()));
+    pairs.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    load(&Args::default(), &env_of(pairs))
+}
+
+#[test]
+fn notification_channels_are_resolved_from_the_environment() {
+    let s = prod_with(&[
+        ("SMTP_HOST", "smtp.example.com"),
+        ("SMTP_TLS", "tls"),
+        ("SMTP_PORT", "465"),
+        ("SMTP_USER", "bot"),
+        ("SMTP_PASS", "hunter2-but-longer"),
+        ("EMAIL_FROM", "support@example.com"),
+        ("ADMIN_EMAILS", "a@example.com, b@example.com"),
+        ("SMS_ACCOUNT_SID", "AC123"),
+        ("SMS_AUTH_TOKEN", "tok"),
+        ("SMS_FROM_NUMBER", "+15550001111"),
+        ("ADMIN_PHONES", "+15550002222"),
+        ("NOTIFY_WEBHOOK_URL", "https://hooks.example.com/chatbox"),
+        ("NOTIFY_WEBHOOK_SECRET", "whsec-0123456789"),
+    ])
+    .unwrap();
+    let smtp = s.notify.smtp.unwrap();
+    assert_eq!(
+        (smtp.host.as_str(), smtp.port, smtp.tls),
+        ("smtp.example.com", 465, chatbox_notify::SmtpTls::Tls)
+    );
+    assert_eq!(smtp.recipients, ["a@example.com", "b@example.com"]);
+    let sms = s.notify.sms.unwrap();
+    assert_eq!(sms.api_base, chatbox_notify::sms::DEFAULT_API_BASE);
+    assert_eq!(sms.recipients, ["+15550002222"]);
+    assert_eq!(
+        s.notify.webhook.unwrap().secret.as_deref(),
+        Some("whsec-0123456789")
+    );
+    assert!(s.notify.ses.is_none());
+    let none = prod_with(&[]).unwrap();
+    assert!(none.notify.is_empty());
+}
+
+#[test]
+fn a_half_set_channel_is_an_error_naming_what_is_missing() {
+    let err = prod_with(&[
+        ("SMTP_HOST", "smtp.example.com"),
+        ("SMTP_PASS", "a-secret-password"),
+        ("SMTP_TLS", "ssl"),
+        ("ADMIN_EMAILS", "a@example.com"),
+        ("ADMIN_PHONES", "+15550002222"),
+    ])
+    .unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+    for key in ["EMAIL_FROM", "SMTP_TLS", "ADMIN_PHONES"] {
+        assert!(keys.contains(&key), "{key} is named: {err}");
+    }
+    assert!(
+        !err.to_string().contains("a-secret-password"),
+        "secrets are masked: {err}"
+    );
+    let no_channel = prod_with(&[("ADMIN_EMAILS", "a@example.com")]).unwrap_err();
+    assert!(
+        no_channel.to_string().contains("ADMIN_EMAILS"),
+        "{no_channel}"
+    );
+}

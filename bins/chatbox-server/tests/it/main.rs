@@ -7,5 +7,6 @@
 
 mod admin;
 mod flows;
+mod notify;
 mod process;
 mod shutdown;

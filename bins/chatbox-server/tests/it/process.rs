@@ -144,6 +144,11 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Kills the process at once (SIGKILL: no shutdown, nothing flushed) and waits for it.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
+    }
+
     /// Waits for the process to exit (fails the test after `within`); returns whether it exited
     /// successfully.
     pub async fn wait_exit(&mut self, within: Duration) -> bool {

@@ -333,10 +333,12 @@ test('help shows a confirmation; admin frames show the banner and the admin\'s m
   await page.goto(`${server.base}/chatbox/chat.html?token=${dave}`);
   assert.equal(await send(page, 'I need a person'), 'Alpha reply to: I need a person');
   await page.click('#help-btn');
-  await page.waitForSelector('.message.system >> text=Help request sent');
+  // This server has no staff channel configured, so the page must say so rather than promise
+  // that an admin will join.
+  await page.waitForSelector('.message.system >> text=Help requests are not monitored');
   assert.ok(await page.evaluate(() => window.__sent.some((f) => JSON.parse(f).type === 'help_request')));
-  // Takeover is not served yet (issue 4): feed the page the contract's admin frames (§4) as the
-  // server would send them, on its own socket.
+  // Feed the page the contract's admin frames (§4) as the server sends them, on its own socket
+  // (real takeovers are tested over sockets in the Rust tests of chatbox-ws and the server).
   const sid = new URL(page.url()).searchParams.get('session_id');
   const frames = [
     { type: 'admin_join', session_id: sid, content: 'Administrator Ann has joined the session', sender: 'admin', metadata: { admin_id: 'ann', admin_name: 'Ann' } },

@@ -412,7 +412,14 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         c.admin_grace,
         Duration::from_secs(engine_defaults.admin_grace_secs),
     );
+    let notify_retry = r.duration(
+        "NOTIFY_RETRY_INTERVAL",
+        "chatbox.notify_retry_interval",
+        c.notify_retry_interval,
+        Duration::from_secs(engine_defaults.notify_retry_secs),
+    );
     let engine = EngineConfig {
+        notify_retry_secs: notify_retry.as_secs().max(1),
         admin_grace_secs: admin_grace.as_secs().max(1),
         store_timeout_secs: store_timeout.as_secs().max(1),
         max_sessions_per_user,

@@ -89,7 +89,8 @@ pub async fn user_sessions(
     page(&edge, query).await
 }
 
-/// `GET admin/sessions/{id}`: one session with its whole history and takeover audit trail.
+/// `GET admin/sessions/{id}`: one session with its whole history, takeover audit trail and help
+/// requests with each channel's delivery state (the outbox).
 pub async fn get_session(
     State(edge): State<Edge>,
     AdminCaller(_): AdminCaller,
@@ -103,6 +104,7 @@ pub async fn get_session(
         .ok_or_else(|| ApiError::not_found("Session not found"))?;
     let messages = store.messages(&id, None).await?;
     let takeovers = store.takeover_events(&id).await?;
+    let help_requests = store.help_requests(&id).await?;
     let mut body = session_json::session(&s, Utc::now(), false);
     body["messages"] = messages.iter().map(session_json::message).collect();
     body["takeovers"] = takeovers
@@ -114,6 +116,22 @@ pub async fn get_session(
                 "admin_name": t.admin_name,
                 "at": session_json::time(t.at),
                 "reason": t.reason,
+            })
+        })
+        .collect();
+    body["help_requests"] = help_requests
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "requested_at": session_json::time(r.requested_at()),
+                "deliveries": r.deliveries.iter().map(|d| json!({
+                    "channel": d.channel,
+                    "state": d.state.as_str(),
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "updated_at": session_json::time(d.updated_at),
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

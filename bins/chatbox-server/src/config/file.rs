@@ -67,6 +67,7 @@ pub(super) struct ChatboxSection {
     pub(super) admin_rate_limit: Option<u32>,
     pub(super) admin_rate_window: Option<String>,
     pub(super) admin_grace: Option<String>,
+    pub(super) notify_retry_interval: Option<String>,
     pub(super) store_timeout: Option<String>,
     pub(super) max_sessions_per_user: Option<usize>,
     pub(super) admin_panel_url: Option<String>,

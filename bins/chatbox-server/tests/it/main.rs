@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod admin;
+mod channels;
 mod flows;
 mod notify;
 mod process;

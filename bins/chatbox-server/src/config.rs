@@ -123,6 +123,8 @@ pub enum StoreSettings {
 pub struct Settings {
     /// Dev mode: embedded store, demo provider allowed, generated secret accepted.
     pub dev: bool,
+    /// Address to listen on (`SERVER_HOST`; loopback in dev mode, all interfaces otherwise).
+    pub host: std::net::IpAddr,
     /// HTTP port.
     pub port: u16,
     /// The path prefix `P`.
@@ -180,13 +182,28 @@ pub fn load(args: &Args, env: &dyn Env) -> Result<Settings, ConfigErrors> {
             }),
         },
     };
-    let dev = args.dev || (path.is_none() && env.get("JWT_SECRET").is_none());
+    // Dev mode only when asked for, or with no configuration at all: any production setting
+    // without a JWT secret is an error naming it, never a quiet fall-back to a generated secret.
+    let dev = args.dev || (path.is_none() && !production_env(env));
     let settings = resolve(&mut r, file, dev);
     if r.errors.is_empty() {
         Ok(settings)
     } else {
         Err(ConfigErrors(r.errors))
     }
+}
+
+/// Environment variables that mean "this is a real deployment".
+const PRODUCTION_KEYS: [&str; 3] = ["MONGO_URI", "JWT_SECRET", "ENCRYPTION_KEY"];
+
+/// True when any production setting is in the environment.
+fn production_env(env: &dyn Env) -> bool {
+    let provider = (1..=MAX_ENV_PROVIDERS).any(|n| {
+        ["ID", "TYPE", "ENDPOINT", "API_KEY", "MODEL"]
+            .iter()
+            .any(|f| env.get(&format!("LLM_PROVIDER_{n}_{f}")).is_some())
+    });
+    provider || PRODUCTION_KEYS.iter().any(|k| env.get(k).is_some())
 }
 
 fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
@@ -204,6 +221,22 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         |p| *p > 0,
         "a TCP port from 1 to 65535",
     );
+    let default_host = if dev {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        std::net::IpAddr::from([0, 0, 0, 0])
+    };
+    let host = match r.pick("SERVER_HOST", "server.host", server.host) {
+        None => default_host,
+        Some((key, raw)) => raw.trim().parse().unwrap_or_else(|_| {
+            r.error(
+                &key,
+                &raw,
+                "must be an IP address (e.g. 0.0.0.0 or 127.0.0.1)",
+            );
+            default_host
+        }),
+    };
     let shutdown_timeout = r.duration(
         "SHUTDOWN_TIMEOUT",
         "server.shutdown_timeout",
@@ -431,6 +464,13 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
     };
 
     let store = store::resolve(r, mongo, c.data_dir);
+    if dev && matches!(store, StoreSettings::Mongo(_)) {
+        r.error(
+            "MONGO_URI",
+            "<hidden>",
+            "dev mode only uses the embedded store: drop --dev, or unset MONGO_URI",
+        );
+    }
 
     let notify = notify::resolve(r);
     let providers = providers(r, llm.providers);
@@ -445,6 +485,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
 
     Settings {
         dev,
+        host,
         port,
         path_prefix,
         edge,

@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = load(&args, &ProcessEnv)?;
     tracing::info!("{}", banner());
     let app = App::build(&settings).await?;
-    let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
+    let addr = SocketAddr::new(settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -42,6 +42,7 @@ pub(super) struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct ServerSection {
+    pub(super) host: Option<String>,
     pub(super) port: Option<u16>,
     pub(super) shutdown_timeout: Option<String>,
 }

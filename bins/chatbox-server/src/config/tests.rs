@@ -297,3 +297,47 @@ fn a_half_set_channel_is_an_error_naming_what_is_missing() {
         "{no_channel}"
     );
 }
+
+#[test]
+fn a_production_setting_without_a_jwt_secret_fails_closed() {
+    for (key, value) in [
+        ("MONGO_URI", "mongodb://db.internal:27017"),
+        ("LLM_PROVIDER_3_ID", "gpt"),
+        ("ENCRYPTION_KEY", "0123456789abcdef0123456789abcdef"),
+    ] {
+        let err = load(&Args::default(), &env_of(vec![(key.into(), value.into())])).unwrap_err();
+        let named: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+        assert!(named.contains(&"JWT_SECRET"), "{key} set: {err}");
+    }
+    let dev = load(&Args::default(), &MapEnv::default()).unwrap();
+    assert!(
+        dev.dev && dev.host.is_loopback(),
+        "dev mode listens on loopback only"
+    );
+    let prod = prod_with(&[]).unwrap();
+    assert!(
+        !prod.dev && prod.host.is_unspecified(),
+        "production listens on every interface"
+    );
+    let pinned = prod_with(&[("SERVER_HOST", "127.0.0.1")]).unwrap();
+    assert!(pinned.host.is_loopback());
+    assert!(prod_with(&[("SERVER_HOST", "localhost:80")]).is_err());
+}
+
+#[test]
+fn dev_mode_never_talks_to_an_external_mongodb() {
+    let args = Args {
+        dev: true,
+        ..Args::default()
+    };
+    let err = load(
+        &args,
+        &env_of(vec![("MONGO_URI".into(), "mongodb://prod:27017".into())]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("MONGO_URI"), "{err}");
+    assert!(
+        !err.to_string().contains("prod:27017"),
+        "the URI is not echoed: {err}"
+    );
+}

@@ -208,3 +208,32 @@ async fn invalid_configuration_names_every_bad_key_and_exits() {
     }
     assert!(!text.contains("weak-test-secret"), "the secret is masked");
 }
+
+#[tokio::test]
+async fn a_production_setting_without_jwt_secret_refuses_to_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chatbox-server"))
+        .env_clear()
+        .env("MONGO_URI", "mongodb://127.0.0.1:1")
+        .env("LLM_PROVIDER_1_ID", "gpt")
+        .env("LLM_PROVIDER_1_TYPE", "openai")
+        .env("LLM_PROVIDER_1_ENDPOINT", "http://127.0.0.1:1/v1")
+        .env("LLM_PROVIDER_1_API_KEY", "sk-x")
+        .env("LLM_PROVIDER_1_MODEL", "m")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "it must not start in dev mode against that MongoDB"
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("JWT_SECRET"),
+        "JWT_SECRET not named in:\n{text}"
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !printed.contains("token="),
+        "no dev links or tokens printed:\n{printed}"
+    );
+}

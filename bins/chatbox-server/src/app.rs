@@ -44,7 +44,8 @@ impl App {
         let edge = Edge::new(engine.clone(), settings.edge.clone())?;
         let router = Router::new()
             .nest(&settings.path_prefix, chatbox_ws::router(edge.clone()))
-            .merge(chatbox_ws::web_ui::prefix_slash(&settings.path_prefix));
+            .merge(chatbox_ws::web_ui::prefix_slash(&settings.path_prefix))
+            .fallback(|| async { chatbox_ws::api_error::ApiError::not_found("No such endpoint") });
         Ok(Self {
             engine,
             edge,

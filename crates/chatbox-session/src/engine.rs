@@ -240,21 +240,33 @@ impl Engine {
         })
     }
 
-    /// Moves a client to another of its own sessions (a frame naming another `session_id`):
-    /// a new connection to that session, whose first frame is its `connection_status`. A session
-    /// that is not the caller's is `NotFound`, whether or not it exists.
+    /// Moves a client to the session a frame names (another `session_id`): a new connection,
+    /// whose first frame is that session's `connection_status`. One of the caller's sessions is
+    /// joined (reopened when ended); an unknown id becomes the caller's new session under that
+    /// id (as the Go service did); someone else's id gives a fresh session, revealing nothing.
     pub async fn switch(
         &self,
         identity: Identity,
         id: &SessionId,
     ) -> Result<Connection, EngineError> {
         self.refuse_when_closing()?;
-        let session = self
-            .get(id)
-            .await?
-            .filter(|s| s.user_id == identity.user_id)
-            .ok_or(EngineError::NotFound)?;
-        let session = self.reopened(session).await?;
+        let session = match self.get(id).await? {
+            Some(s) if s.user_id == identity.user_id => self.reopened(s).await?,
+            // Someone else's: a fresh session of the caller's, revealing nothing.
+            Some(_) => self.create(&identity).await?,
+            // Unknown: the caller's own new session under that id, as the Go service did (its
+            // clients name their sessions).
+            None => match self.create_as(&identity, id.clone()).await {
+                Err(EngineError::Store(chatbox_core::StoreError::Conflict(_))) => {
+                    // Created concurrently (another device): join it if it is the caller's.
+                    match self.get(id).await? {
+                        Some(s) if s.user_id == identity.user_id => s,
+                        _ => self.create(&identity).await?,
+                    }
+                }
+                other => other?,
+            },
+        };
         let (connection, _) = self
             .attach(identity, &session, Participant::Owner, None)
             .await?;
@@ -382,6 +394,11 @@ impl Engine {
             .collect();
         let id = SessionId::parse(&id)
             .map_err(|e| EngineError::Store(chatbox_core::StoreError::Corrupt(e.to_string())))?;
+        self.create_as(identity, id).await
+    }
+
+    /// Creates the caller's session under `id` (`Store(Conflict)` when the id is taken).
+    async fn create_as(&self, identity: &Identity, id: SessionId) -> Result<Session, EngineError> {
         let session = Session::new(id, identity.user_id.clone(), Utc::now());
         let store = &self.shared.store;
         bounded(self.shared.store_timeout(), store.create_session(&session)).await?;

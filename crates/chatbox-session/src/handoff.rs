@@ -150,7 +150,7 @@ impl SessionTask {
         metadata: BTreeMap<String, String>,
     ) {
         let mut message = Message::text(Sender::Admin, content, Utc::now());
-        message.metadata = metadata;
+        message.metadata = crate::turn::client_metadata(metadata);
         let store = &self.shared.store;
         let id = &self.session.id;
         let saved = retried(self.shared.store_timeout(), || {

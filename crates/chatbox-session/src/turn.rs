@@ -27,6 +27,31 @@ use crate::state::ReplyInFlight;
 use crate::store_call::{bounded, retried};
 use crate::task::SessionTask;
 
+/// Metadata keys the server sets; a client cannot supply them.
+const SERVER_KEYS: [&str; 15] = [
+    "admin_id",
+    "admin_name",
+    "cancelled",
+    "channels",
+    "done",
+    "incomplete",
+    "merged",
+    "model_id",
+    "persisted",
+    "reason",
+    "recovered",
+    "response_ms",
+    "session_ended",
+    "streaming",
+    "tokens",
+];
+
+/// A client's message metadata without the keys only the server may set.
+pub(crate) fn client_metadata(mut metadata: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    metadata.retain(|k, _| !SERVER_KEYS.contains(&k.as_str()));
+    metadata
+}
+
 impl SessionTask {
     pub(crate) async fn user_message(
         &mut self,
@@ -49,7 +74,7 @@ impl SessionTask {
             }
         }
         let mut message = Message::text(Sender::User, content, Utc::now());
-        message.metadata = metadata;
+        message.metadata = client_metadata(metadata);
         if let Err(e) = retried(limit, || store.append_message(&id, &message)).await {
             tracing::warn!(session = %id, error = %e, "persisting a user message failed");
             let env = Envelope::error(

@@ -80,6 +80,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
 
+    /// 405 `METHOD_NOT_ALLOWED`: the path exists, the method does not.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "Method not allowed for this endpoint",
+        )
+    }
+
     /// 500 `INTERNAL_ERROR`; log the cause before returning this.
     pub fn internal() -> Self {
         Self::new(

@@ -138,5 +138,7 @@ pub fn router(edge: Edge) -> Router {
         .route("/admin/takeover/{id}", post(admin::takeover))
         .route("/admin/release/{id}", post(admin::release))
         .merge(web_ui::routes(&edge.config().parent_origins))
+        .fallback(|| async { ApiError::not_found("No such endpoint") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(edge)
 }

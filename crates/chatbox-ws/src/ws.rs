@@ -388,8 +388,8 @@ impl Reader {
         if let Some(id) = frame.session_id.clone()
             && &id != self.inputs.session_id()
         {
-            // A session switch: only to another session of this user; anything else is "not
-            // found", whether or not it exists.
+            // A session switch (see `Engine::switch`: one of this user's sessions, an unknown id
+            // as their new session, someone else's as a fresh one).
             let identity = self.inputs.identity().clone();
             match self.edge.engine().switch(identity, &id).await {
                 Ok(next) => {

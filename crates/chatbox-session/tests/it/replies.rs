@@ -224,3 +224,31 @@ async fn help_request_flags_the_session_notifies_staff_and_confirms() {
         Some(format!("https://admin.example/sessions/{id}").as_str())
     );
 }
+
+#[tokio::test]
+async fn a_client_cannot_set_the_metadata_the_server_sets() {
+    let w = world();
+    let mut c = connect(&w, user("u1"), ConnectRequest::default()).await;
+    next(&mut c).await;
+    c.handle(frame(json!({
+        "type": "user_message",
+        "content": "hi",
+        "metadata": {"tokens": "999999", "model_id": "gpt-9", "incomplete": "no", "client_ref": "abc"}
+    })));
+    let echoed = next(&mut c).await;
+    assert!(echoed["metadata"]["tokens"].is_null() && echoed["metadata"]["model_id"].is_null());
+    assert_eq!(
+        echoed["metadata"]["client_ref"], "abc",
+        "the client's own keys are kept"
+    );
+    until(&mut c, "ai_response", true).await;
+    let stored = w.store.messages(c.session_id(), None).await.unwrap();
+    assert_eq!(
+        stored[0]
+            .metadata
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        ["client_ref"]
+    );
+}

@@ -116,3 +116,17 @@ async fn the_public_shared_view_is_rate_limited_per_client() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["code"], "RATE_LIMITED");
 }
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_with_the_json_error_body() {
+    let s = serve(EdgeConfig::default()).await;
+    let (code, body) = http(&s, "GET", "/no/such/endpoint", &[]).await;
+    assert_eq!(code, 404);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["code"], "NOT_FOUND");
+    assert!(v["error"].is_string());
+    let (code, body) = http(&s, "DELETE", "/healthz", &[]).await;
+    assert_eq!(code, 405);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["code"], "METHOD_NOT_ALLOWED");
+}

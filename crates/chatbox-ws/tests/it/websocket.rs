@@ -153,9 +153,20 @@ async fn another_users_session_is_never_revealed_and_errors_reach_only_the_sende
         json!({"type": "user_message", "session_id": sid, "content": "let me in"}),
     )
     .await;
-    let err = json(&mut intruder).await;
-    assert_eq!(err["type"], "error");
-    assert_eq!(err["error"]["code"], "NOT_FOUND");
+    // Naming the owner's session moves the intruder to a fresh session of their own: the same
+    // answer an unknown id gets, so nothing tells whether the session exists.
+    let moved = json(&mut intruder).await;
+    assert_eq!(moved["type"], "connection_status");
+    assert_ne!(moved["session_id"], sid);
+    assert_eq!(moved["user_id"], "intruder");
+    let frames = until_done(&mut intruder).await;
+    assert!(frames.iter().all(|f| f["session_id"] != sid));
+    let (_, body) = api(&s, "GET", &format!("/sessions/{sid}"), &owner_t).await;
+    assert_eq!(
+        body["messages"],
+        json!([]),
+        "nothing reached the owner's session"
+    );
     let (code, _) = api(
         &s,
         "GET",
@@ -466,4 +477,55 @@ async fn a_frame_naming_another_own_session_switches_to_it() {
     );
     let (_, body) = api(&s, "GET", &format!("/sessions/{b}"), &t).await;
     assert_eq!(body["message_count"], 0, "nothing went to B");
+}
+
+#[tokio::test]
+async fn a_frame_naming_an_unknown_session_id_opens_it_and_a_foreign_one_reveals_nothing() {
+    let s = serve(EdgeConfig::default()).await;
+    let alice = token("alice", &[]);
+    let mut other = ws(&s, "/ws", &alice).await;
+    let alices = json(&mut other).await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let t = token("u1", &[]);
+    let mut c = ws(&s, "/ws", &t).await;
+    json(&mut c).await;
+    // A legacy client names its own new session.
+    send(
+        &mut c,
+        json!({"type": "user_message", "session_id": "legacy-client-session-1", "content": "hi"}),
+    )
+    .await;
+    let status = json(&mut c).await;
+    assert_eq!(
+        (status["type"].as_str(), status["session_id"].as_str()),
+        (Some("connection_status"), Some("legacy-client-session-1"))
+    );
+    assert_eq!(reply_text(&until_done(&mut c).await), "echo: hi");
+    let (code, body) = api(&s, "GET", "/sessions/legacy-client-session-1", &t).await;
+    assert_eq!(
+        (code, &body["user_id"]),
+        (200, &json!("u1")),
+        "owned by the user"
+    );
+
+    // Someone else's id: a fresh session of the caller's; the other session is untouched.
+    send(
+        &mut c,
+        json!({"type": "user_message", "session_id": alices, "content": "peek"}),
+    )
+    .await;
+    let status = json(&mut c).await;
+    assert_eq!(status["type"], "connection_status");
+    assert_ne!(status["session_id"], alices.as_str());
+    assert_eq!(status["user_id"], "u1");
+    until_done(&mut c).await;
+    let (_, body) = api(&s, "GET", &format!("/sessions/{alices}"), &alice).await;
+    assert_eq!(
+        body["messages"],
+        json!([]),
+        "nothing reached alice's session"
+    );
 }

@@ -9,6 +9,7 @@ use chatbox_core::Notifier;
 use chatbox_core::{LlmProvider, Store};
 use chatbox_llm::{LlmConfig, ProviderConfig, ProviderKind};
 use chatbox_session::{Engine, EngineDeps};
+use chatbox_store::mongo::DataProblem;
 use chatbox_store::{Cipher, MongoConfig, MongoStore, RetryConfig, SqliteConfig, SqliteStore};
 use chatbox_ws::Edge;
 use tokio::net::TcpListener;
@@ -125,6 +126,52 @@ async fn build_notifiers(settings: &Settings) -> Result<Vec<Arc<dyn Notifier>>, 
     Ok(out)
 }
 
+fn mongo_config(m: &crate::config::MongoSettings) -> MongoConfig {
+    MongoConfig {
+        uri: m.uri.clone(),
+        database: m.database.clone(),
+        collection: m.collection.clone(),
+        server_selection_timeout_ms: millis(m.connect_timeout),
+        connect_timeout_ms: millis(m.connect_timeout),
+        retry: RetryConfig {
+            max_attempts: m.retry_attempts,
+            initial_backoff_ms: millis(m.retry_delay),
+            max_backoff_ms: millis(m.retry_max_delay),
+        },
+        ..MongoConfig::default()
+    }
+}
+
+fn cipher(settings: &Settings) -> Result<Cipher, ServerError> {
+    Ok(Cipher::new(
+        settings.encryption_key.as_deref().map(str::as_bytes),
+        settings
+            .encryption_key_previous
+            .as_deref()
+            .map(str::as_bytes),
+    )?)
+}
+
+/// `chatbox-server check-data`: reads every session document of the configured MongoDB
+/// collection (creating nothing, writing nothing) and returns each document and message this
+/// build cannot read, with the reason.
+pub async fn check_data(settings: &Settings) -> Result<Vec<DataProblem>, ServerError> {
+    let StoreSettings::Mongo(m) = &settings.store else {
+        return Err(ServerError::CheckData(
+            "check-data scans a MongoDB collection: set MONGO_URI".into(),
+        ));
+    };
+    let config = MongoConfig {
+        create_indexes: false,
+        ..mongo_config(m)
+    };
+    let store = MongoStore::connect(config, cipher(settings)?).await?;
+    store
+        .check_data()
+        .await
+        .map_err(|e| ServerError::CheckData(e.to_string()))
+}
+
 async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, ServerError> {
     let cipher = Cipher::new(
         settings.encryption_key.as_deref().map(str::as_bytes),
@@ -138,21 +185,8 @@ async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, ServerError>
     }
     Ok(match &settings.store {
         StoreSettings::Mongo(m) => {
-            let config = MongoConfig {
-                uri: m.uri.clone(),
-                database: m.database.clone(),
-                collection: m.collection.clone(),
-                server_selection_timeout_ms: millis(m.connect_timeout),
-                connect_timeout_ms: millis(m.connect_timeout),
-                retry: RetryConfig {
-                    max_attempts: m.retry_attempts,
-                    initial_backoff_ms: millis(m.retry_delay),
-                    max_backoff_ms: millis(m.retry_max_delay),
-                },
-                ..MongoConfig::default()
-            };
             tracing::info!(database = %m.database, collection = %m.collection, "store: MongoDB");
-            Arc::new(MongoStore::connect(config, cipher).await?)
+            Arc::new(MongoStore::connect(mongo_config(m), cipher).await?)
         }
         StoreSettings::Sqlite { data_dir } => {
             let config = SqliteConfig {

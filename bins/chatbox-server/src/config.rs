@@ -41,6 +41,8 @@ pub struct Args {
     pub config: Option<PathBuf>,
     /// `--dev`.
     pub dev: bool,
+    /// `check-data`: scan the MongoDB collection for data this build cannot read, then exit.
+    pub check_data: bool,
 }
 
 /// One bad configuration value.

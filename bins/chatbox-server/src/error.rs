@@ -15,6 +15,9 @@ pub enum ServerError {
     /// An LLM provider is misconfigured (every problem is listed).
     #[error("invalid LLM configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Llm(Vec<chatbox_llm::ConfigError>),
+    /// `check-data` could not run.
+    #[error("check-data: {0}")]
+    CheckData(String),
     /// A staff notification channel could not be built.
     #[error("{0}")]
     Notify(#[from] chatbox_notify::Error),

@@ -26,12 +26,13 @@ pub fn banner() -> String {
 
 /// Parses command-line arguments (`--config PATH`, `--dev`); `Err` carries the usage text.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let usage = "usage: chatbox-server [--config PATH] [--dev]";
+    let usage = "usage: chatbox-server [check-data] [--config PATH] [--dev]";
     let mut out = Args::default();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--dev" => out.dev = true,
+            "check-data" => out.check_data = true,
             "--config" => {
                 out.config = Some(
                     it.next()
@@ -66,8 +67,9 @@ mod tests {
             "x.toml".to_owned(),
         ])
         .unwrap();
-        assert!(a.dev);
+        assert!(a.dev && !a.check_data);
         assert_eq!(a.config.unwrap().to_str(), Some("x.toml"));
+        assert!(parse_args(["check-data".to_owned()]).unwrap().check_data);
         assert!(parse_args(["--config".to_owned()]).is_err());
         assert!(
             parse_args(["--bogus".to_owned()])

@@ -17,6 +17,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = parse_args(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
     let settings = load(&args, &ProcessEnv)?;
+    if args.check_data {
+        return check_data_report(&settings).await;
+    }
     tracing::info!("{}", banner());
     let app = App::build(&settings).await?;
     let addr = SocketAddr::new(settings.host, settings.port);
@@ -56,5 +59,26 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// Prints what `check-data` found; fails (exit status 1) when anything is unreadable.
+async fn check_data_report(settings: &chatbox_server::config::Settings) -> anyhow::Result<()> {
+    let problems = chatbox_server::app::check_data(settings).await?;
+    // The report is the command's output: printed, not logged.
+    #[allow(clippy::print_stdout)]
+    {
+        for p in &problems {
+            match p.message {
+                Some(i) => println!("session {} message {i}: {}", p.session, p.reason),
+                None => println!("session {}: {}", p.session, p.reason),
+            }
+        }
+        println!("check-data: {} unreadable part(s)", problems.len());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} unreadable part(s) in the collection", problems.len())
     }
 }

@@ -14,6 +14,7 @@ pub mod document;
 pub mod indexes;
 pub mod outbox;
 pub mod pipeline;
+mod tolerant;
 mod updates;
 
 use std::future::Future;
@@ -44,6 +45,7 @@ pub use self::config::{
     DEFAULT_DATABASE, DEFAULT_MAX_POOL_SIZE, DEFAULT_OPERATION_TIMEOUT_MS,
     DEFAULT_SERVER_SELECTION_TIMEOUT_MS, DEFAULT_URI, MongoConfig,
 };
+pub use self::tolerant::DataProblem;
 
 /// The MongoDB [`Store`]. Cheap to clone (the driver's client is shared).
 #[derive(Clone)]
@@ -155,7 +157,7 @@ impl MongoStore {
                 async move { self.coll.aggregate(p).await?.try_collect().await }
             })
             .await?;
-        docs.iter().map(f::session_from_doc).collect()
+        Ok(tolerant::sessions(&docs))
     }
 
     /// Updates one session by id; `NotFound` when no document matched.
@@ -272,15 +274,9 @@ impl Store for MongoStore {
         let Some(Bson::Array(items)) = d.get(f::MESSAGES) else {
             return Ok(Vec::new());
         };
-        items
-            .iter()
-            .map(|m| match m {
-                Bson::Document(m) => f::message_from_doc(m, |c| self.cipher.decrypt(c)),
-                _ => Err(StoreError::Corrupt(
-                    "field msgs: an element is not a document".into(),
-                )),
-            })
-            .collect()
+        Ok(tolerant::messages(id.as_str(), items, |c| {
+            self.cipher.decrypt(c)
+        }))
     }
 
     async fn append_message(&self, id: &SessionId, message: &Message) -> Result<(), StoreError> {
@@ -411,10 +407,7 @@ impl Store for MongoStore {
             async move { self.coll.count_documents(fl).await }
         });
         let (docs, total) = futures::future::try_join(page, total).await?;
-        let sessions = docs
-            .iter()
-            .map(f::session_from_doc)
-            .collect::<Result<Vec<_>, _>>()?;
+        let sessions = tolerant::sessions(&docs);
         Ok(SessionPage { sessions, total })
     }
 

@@ -143,6 +143,7 @@ fn production_needs_a_provider_and_a_strong_secret() {
         &Args {
             config: Some(path.clone()),
             dev: false,
+            ..Args::default()
         },
         &MapEnv::default(),
     )
@@ -184,6 +185,7 @@ model = "claude-sonnet"
         &Args {
             config: Some(path.clone()),
             dev: false,
+            ..Args::default()
         },
         &env,
     )
@@ -212,6 +214,7 @@ fn unknown_file_keys_and_missing_files_are_errors() {
         &Args {
             config: Some(path.clone()),
             dev: true,
+            ..Args::default()
         },
         &MapEnv::default(),
     )
@@ -221,6 +224,7 @@ fn unknown_file_keys_and_missing_files_are_errors() {
     let missing = Args {
         config: Some(PathBuf::from("/nonexistent/chatbox.toml")),
         dev: true,
+        ..Args::default()
     };
     let err = load(&missing, &MapEnv::default()).unwrap_err();
     assert_eq!(err.0[0].key, "--config");

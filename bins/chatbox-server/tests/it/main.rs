@@ -8,6 +8,7 @@
 mod admin;
 mod channels;
 mod flows;
+mod legacy;
 mod notify;
 mod process;
 mod shutdown;

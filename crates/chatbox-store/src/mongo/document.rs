@@ -265,10 +265,16 @@ pub fn message_from_doc(
         content: decrypt(opt_str(d, MSG_CONTENT).unwrap_or_default()),
         timestamp: opt_time(d, MSG_TS)?.ok_or_else(|| corrupt(MSG_TS, "missing"))?,
         sender: Sender::from_wire(sender).ok_or_else(|| corrupt(MSG_SENDER, "unknown sender"))?,
-        file_id: opt_str(d, MSG_FILE_ID)
-            .map(FileId::parse)
-            .transpose()
-            .map_err(|e| corrupt(MSG_FILE_ID, e))?,
+        // A legacy file id that today's validation refuses is dropped, not fatal: the message
+        // (and its session) stays readable; the file URL, if any, still points at the file.
+        file_id: opt_str(d, MSG_FILE_ID).and_then(|raw| match FileId::parse(raw) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(error = %e, "a stored message's fileId is unreadable; reading the message without it");
+                metrics::counter!("chatbox_store_unreadable_total", "kind" => "file_id").increment(1);
+                None
+            }
+        }),
         file_url: opt_str(d, MSG_FILE_URL).map(str::to_owned),
         metadata,
     })

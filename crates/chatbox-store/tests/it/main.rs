@@ -7,6 +7,7 @@
 
 mod concurrent;
 mod encryption;
+mod legacy;
 mod memory;
 mod mongo;
 mod mongo_shape;

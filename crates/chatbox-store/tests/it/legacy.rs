@@ -1,0 +1,67 @@
+//! Existing data this build cannot fully read never blocks: a session with a bad message still
+//! answers its other messages, a bad document is skipped in lists, a legacy file id is dropped
+//! rather than fatal, and `check_data` names exactly the bad parts.
+
+use chatbox_core::query::SessionQuery;
+use chatbox_core::{SessionId, Store};
+use chatbox_store::Cipher;
+use mongodb::bson::{DateTime as BsonDateTime, doc};
+
+use crate::support::mongo;
+
+#[tokio::test]
+async fn bad_messages_and_documents_are_skipped_and_reported() {
+    let store = mongo("legacy", Cipher::new(None, None).unwrap()).await;
+    let ts = BsonDateTime::from_millis(1_700_000_000_000);
+    let coll = store.collection();
+    coll.insert_many([
+        doc! {
+            "_id": "good", "uid": "u1", "nm": "Order help", "modelId": "", "ts": ts, "lastActivity": ts,
+            "msgs": [
+                {"content": "hello", "ts": ts, "sender": "user"},
+                {"content": "bad sender", "ts": ts, "sender": "robot"},
+                {"content": "a file", "ts": ts, "sender": "user", "fileId": "legacy/id", "fileUrl": "/chatbox/files/x"},
+                {"content": "hi, how can I help?", "ts": ts, "sender": "ai"},
+            ],
+        },
+        doc! { "_id": "broken", "uid": "u1", "ts": "not a date", "msgs": [] },
+    ])
+    .await
+    .unwrap();
+
+    let id = SessionId::parse("good").unwrap();
+    let msgs = store.messages(&id, None).await.unwrap();
+    let texts: Vec<&str> = msgs.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["hello", "a file", "hi, how can I help?"],
+        "only the unreadable one is skipped"
+    );
+    assert!(msgs[1].file_id.is_none(), "a legacy file id is dropped");
+    assert_eq!(msgs[1].file_url.as_deref(), Some("/chatbox/files/x"));
+
+    let page = store.list_sessions(&SessionQuery::default()).await.unwrap();
+    let ids: Vec<&str> = page.sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["good"],
+        "the bad document is skipped, the list still answers"
+    );
+    let mine = store
+        .user_sessions(&chatbox_core::UserId::parse("u1").unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+
+    let problems = store.check_data().await.unwrap();
+    let found: Vec<(String, Option<usize>)> = problems
+        .iter()
+        .map(|p| (p.session.clone(), p.message))
+        .collect();
+    assert_eq!(
+        found,
+        [("good".to_owned(), Some(1)), ("broken".to_owned(), None)],
+        "exactly the bad message and the bad document: {problems:?}"
+    );
+    assert!(problems[0].reason.contains("sender"), "{problems:?}");
+}

@@ -2,7 +2,8 @@
 //!
 //! Only the configured HMAC algorithm is accepted: `alg:none`, RSA/EC and a token signed with a
 //! different HMAC size are rejected. Claims: `user_id` (non-empty), `roles` (array, may be empty),
-//! `name` (optional), `exp` (required unless allowed otherwise), `nbf` honoured, with leeway.
+//! `name` (optional; any scalar is taken as text), `exp` (required unless allowed otherwise; an
+//! integer or a float), `nbf` honoured, with leeway.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -29,10 +30,38 @@ pub enum AuthError {
 struct Claims {
     user_id: String,
     roles: Vec<String>,
-    #[serde(default)]
+    /// Host apps of the Go service send numbers here too: any scalar is taken as text.
+    #[serde(default, deserialize_with = "scalar_text")]
     name: Option<String>,
-    #[serde(default)]
+    /// Some issuers write `exp` as a float (`1735689600.0`): whole seconds are taken.
+    #[serde(default, deserialize_with = "seconds")]
     exp: Option<i64>,
+}
+
+fn scalar_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    match value {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e15)
+                    .map(|f| f.trunc() as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("exp is not a time")),
+        _ => Err(serde::de::Error::custom("exp is not a number")),
+    }
 }
 
 /// A verified token.

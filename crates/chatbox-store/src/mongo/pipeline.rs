@@ -168,7 +168,7 @@ pub fn metrics(w: TimeWindow) -> Vec<Document> {
     ]
 }
 
-/// The figures of the [`metrics`] group document; all zero when no session started in the
+/// The figures of the [`metrics()`] group document; all zero when no session started in the
 /// window (no group). Concurrency is left to the caller.
 pub fn metrics_from_group(g: Option<&Document>) -> SessionMetrics {
     let mut m = SessionMetrics::default();

@@ -104,3 +104,24 @@ fn token_comes_from_the_header_else_the_query() {
     h.insert(AUTHORIZATION, "Basic abc".parse().unwrap());
     assert_eq!(bearer(&h), None);
 }
+
+#[test]
+fn float_exp_and_non_string_names_from_existing_issuers_are_accepted() {
+    let exp = (now() + 600) as f64 + 0.5;
+    let t = token(
+        Algorithm::HS256,
+        json!({"user_id": "u1", "roles": [], "name": 42, "exp": exp}),
+    );
+    let v = verifier().verify(&t).unwrap();
+    assert_eq!(v.identity.name, "42");
+    assert_eq!(v.expires_at, Some(exp.trunc() as i64));
+    let expired = token(
+        Algorithm::HS256,
+        json!({"user_id": "u1", "roles": [], "exp": (now() - 3600) as f64}),
+    );
+    assert_eq!(
+        verifier().verify(&expired),
+        Err(AuthError::Invalid),
+        "a float exp still expires"
+    );
+}

@@ -65,3 +65,29 @@ async fn bad_messages_and_documents_are_skipped_and_reported() {
     );
     assert!(problems[0].reason.contains("sender"), "{problems:?}");
 }
+
+#[tokio::test]
+async fn an_existing_index_on_the_same_keys_under_another_name_does_not_block_startup() {
+    let first = mongo("legacy-index", Cipher::new(None, None).unwrap()).await;
+    let db = first.collection().namespace().db;
+    // The database as an older deployment left it: {uid: 1} under another name.
+    let coll = first.collection();
+    coll.drop_index("idx_user_id").await.unwrap();
+    let model = mongodb::IndexModel::builder()
+        .keys(doc! { "uid": 1 })
+        .options(
+            mongodb::options::IndexOptions::builder()
+                .name("uid_1".to_owned())
+                .build(),
+        )
+        .build();
+    coll.create_index(model).await.unwrap();
+    let again = chatbox_store::MongoStore::connect(
+        crate::support::mongo_config(&db),
+        Cipher::new(None, None).unwrap(),
+    )
+    .await;
+    assert!(again.is_ok(), "the server starts: {:?}", again.err());
+    let names: Vec<String> = coll.list_index_names().await.unwrap();
+    assert!(names.contains(&"uid_1".to_owned()), "{names:?}");
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chatbox_core::ports::llm::{Chunk, Usage};
+use chatbox_core::ports::llm::Chunk;
 use chatbox_core::session::TakeoverKind;
 use chatbox_core::{Sender, Store};
 use chatbox_session::{ConnectRequest, Connection, EngineConfig, EngineError};
@@ -24,20 +24,6 @@ fn watch(c: &Connection) -> ConnectRequest {
         last_seq: None,
         watch: true,
     }
-}
-
-fn usage() -> Usage {
-    Usage {
-        input_tokens: 1,
-        output_tokens: 1,
-        estimated: false,
-    }
-}
-
-/// Every input sent so far on `c` has been handled.
-async fn settled(c: &mut Connection) {
-    c.handle(frame(json!({"type": "ping"})));
-    assert_eq!(next(c).await["type"], "pong");
 }
 
 fn has_ai_text(frames: &[Value]) -> bool {

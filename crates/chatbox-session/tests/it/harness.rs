@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chatbox_core::ports::llm::{Chunk, LlmError};
+use chatbox_core::ports::llm::{Chunk, LlmError, Usage};
 use chatbox_core::protocol::ClientFrame;
 use chatbox_core::testing::{FaultyStore, MemoryStore, RecordingNotifier, Script, ScriptedLlm};
 use chatbox_core::{Identity, UserId};
@@ -101,6 +101,22 @@ pub async fn live_sessions(world: &World, n: usize) {
         .await
         .expect("the live session count in time")
         .expect("the engine is alive");
+}
+
+/// Usage reported by paced replies: 3 tokens in, 2 out.
+pub fn usage() -> Usage {
+    Usage {
+        input_tokens: 3,
+        output_tokens: 2,
+        estimated: false,
+    }
+}
+
+/// Every input sent so far on `c` has been handled by the session task (queued or run): a ping
+/// goes through the same mailbox, so its pong comes after them.
+pub async fn settled(c: &mut Connection) {
+    c.handle(frame(serde_json::json!({"type": "ping"})));
+    assert_eq!(next(c).await["type"], "pong");
 }
 
 /// Reads frames until one of `kind` arrives; returns all read, in order.

@@ -6,33 +6,18 @@
 
 use std::time::Duration;
 
-use chatbox_core::ports::llm::{Chunk, Usage};
+use chatbox_core::ports::llm::Chunk;
 use chatbox_core::testing::{Fault, Script, StoreOp};
 use chatbox_core::{Sender, SessionId, Store};
 use chatbox_session::{CloseReason, ConnectRequest, EngineConfig, EngineError};
-use serde_json::json;
 
 use crate::harness::*;
-
-fn usage() -> Usage {
-    Usage {
-        input_tokens: 3,
-        output_tokens: 2,
-        estimated: false,
-    }
-}
 
 fn unknown_session(n: u32) -> ConnectRequest {
     ConnectRequest {
         session_id: Some(SessionId::parse(&format!("unknown{n}")).unwrap()),
         ..Default::default()
     }
-}
-
-/// Every input sent so far has been handled by the session task (queued or run).
-async fn settled(c: &mut chatbox_session::Connection) {
-    c.handle(frame(json!({"type": "ping"})));
-    assert_eq!(next(c).await["type"], "pong");
 }
 
 #[tokio::test]

@@ -2,20 +2,12 @@
 
 use std::time::Duration;
 
-use chatbox_core::ports::llm::{Chunk, Usage};
+use chatbox_core::ports::llm::Chunk;
 use chatbox_core::testing::Script;
 use chatbox_core::{Sender, Store};
 use chatbox_session::{CloseReason, ConnectRequest, EngineConfig, EngineError, Outbound};
 
 use crate::harness::*;
-
-fn usage() -> Usage {
-    Usage {
-        input_tokens: 3,
-        output_tokens: 2,
-        estimated: false,
-    }
-}
 
 #[tokio::test]
 async fn drop_mid_reply_then_resume_gets_every_remaining_chunk_once() {

@@ -391,7 +391,29 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         c.admin_rate_window,
         Duration::from_secs(defaults.admin_rate_window_secs),
     );
+    let (proxies_key, proxies) = match r.env.get("TRUSTED_PROXIES") {
+        Some(v) => ("TRUSTED_PROXIES", split_csv(&v)),
+        None => (
+            "chatbox.trusted_proxies",
+            c.trusted_proxies.map(|l| l.items()).unwrap_or_default(),
+        ),
+    };
+    let mut trusted_proxies = Vec::new();
+    for p in &proxies {
+        match p.parse::<ipnet::IpNet>() {
+            Ok(net) => trusted_proxies.push(net),
+            Err(_) => match p.parse::<std::net::IpAddr>() {
+                Ok(ip) => trusted_proxies.push(ipnet::IpNet::from(ip)),
+                Err(_) => r.error(
+                    proxies_key,
+                    p,
+                    "each entry must be an IP address or a CIDR (e.g. 10.0.0.0/8)",
+                ),
+            },
+        }
+    }
     let edge = EdgeConfig {
+        trusted_proxies,
         write_timeout_secs: write_timeout.as_secs().max(1),
         admin_rate_limit,
         admin_rate_window_secs: admin_rate_window.as_secs().max(1),

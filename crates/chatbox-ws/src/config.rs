@@ -63,6 +63,9 @@ pub struct EdgeConfig {
     pub admin_rate_limit: u32,
     /// The admin API rate window (seconds).
     pub admin_rate_window_secs: u64,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` / `Forwarded` headers name the client for
+    /// per-client limits; empty trusts none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for EdgeConfig {
@@ -84,6 +87,7 @@ impl Default for EdgeConfig {
             public_rate_limit: DEFAULT_PUBLIC_RATE_LIMIT,
             admin_rate_limit: DEFAULT_ADMIN_RATE_LIMIT,
             admin_rate_window_secs: DEFAULT_ADMIN_RATE_WINDOW_SECS,
+            trusted_proxies: Vec::new(),
         }
     }
 }

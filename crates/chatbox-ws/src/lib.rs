@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod api_error;
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod conn_limit;
 mod event_feed;

@@ -187,17 +187,19 @@ pub async fn unshare_session(
     Ok(Json(json!({"status": "revoked"})))
 }
 
-/// `GET shared/{token}` (public, rate-limited per client address): a shared session,
-/// read-only.
+/// `GET shared/{token}` (public, rate-limited per client address — behind trusted proxies, the
+/// address they forward): a shared session, read-only.
 pub async fn shared(
     State(edge): State<Edge>,
     Path(token): Path<String>,
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
-    let client = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    let client =
+        crate::client_addr::client_ip(peer, request.headers(), &edge.config().trusted_proxies);
     edge.check_public_rate(client)?;
     let not_found = || ApiError::not_found("Shared session not found");
     let token = ShareToken::parse(&token).map_err(|_| not_found())?;

@@ -59,6 +59,7 @@ pub(super) struct ChatboxSection {
     pub(super) encryption_key_previous: Option<String>,
     pub(super) allowed_origins: Option<StringList>,
     pub(super) parent_origins: Option<StringList>,
+    pub(super) trusted_proxies: Option<StringList>,
     pub(super) max_message_size: Option<usize>,
     pub(super) max_connections_per_user: Option<usize>,
     pub(super) rate_limit: Option<u32>,

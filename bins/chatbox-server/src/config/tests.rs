@@ -345,3 +345,24 @@ fn dev_mode_never_talks_to_an_external_mongodb() {
         "the URI is not echoed: {err}"
     );
 }
+
+#[test]
+fn trusted_proxies_are_cidrs_or_addresses_and_bad_ones_are_named() {
+    let s = prod_with(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7")]).unwrap();
+    let nets: Vec<String> = s
+        .edge
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(nets, ["10.0.0.0/8", "192.168.1.7/32"]);
+    assert!(
+        prod_with(&[]).unwrap().edge.trusted_proxies.is_empty(),
+        "none trusted by default"
+    );
+    let err = prod_with(&[("TRUSTED_PROXIES", "10.0.0.0/8, the-ingress")]).unwrap_err();
+    assert!(
+        err.to_string().contains("TRUSTED_PROXIES") && err.to_string().contains("the-ingress"),
+        "{err}"
+    );
+}

@@ -52,7 +52,8 @@ pub async fn serve_at(
     let app = mount(router(edge));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
     Server {
         addr,
         prefix: prefix.into(),

@@ -118,6 +118,52 @@ async fn the_public_shared_view_is_rate_limited_per_client() {
 }
 
 #[tokio::test]
+async fn behind_trusted_proxies_the_forwarded_client_is_limited_and_never_otherwise() {
+    let limited = |trusted: &str| EdgeConfig {
+        public_rate_limit: 1,
+        trusted_proxies: vec![trusted.parse().unwrap()],
+        ..Default::default()
+    };
+    let from = |ip: &'static str| [("X-Forwarded-For", ip)];
+    // The test client is on loopback: trusted here, so each forwarded client has its own bucket.
+    let s = serve(limited("127.0.0.0/8")).await;
+    assert_eq!(
+        http(&s, "GET", "/shared/nope", &from("198.51.100.1"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        http(&s, "GET", "/shared/nope", &from("198.51.100.1"))
+            .await
+            .0,
+        429
+    );
+    assert_eq!(
+        http(&s, "GET", "/shared/nope", &from("198.51.100.2"))
+            .await
+            .0,
+        404,
+        "another client"
+    );
+    // Not trusted: the header is the client's own claim and is ignored.
+    let s = serve(limited("10.0.0.0/8")).await;
+    assert_eq!(
+        http(&s, "GET", "/shared/nope", &from("198.51.100.1"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        http(&s, "GET", "/shared/nope", &from("198.51.100.2"))
+            .await
+            .0,
+        429,
+        "one bucket"
+    );
+}
+
+#[tokio::test]
 async fn unknown_paths_and_methods_answer_with_the_json_error_body() {
     let s = serve(EdgeConfig::default()).await;
     let (code, body) = http(&s, "GET", "/no/such/endpoint", &[]).await;

@@ -1,8 +1,10 @@
 //! Identifier newtypes.
 //!
-//! Each id is a non-empty string without control characters and within a length bound, checked once
-//! at the boundary ([`SessionId::parse`] and friends) so that code holding a `SessionId` never has to
-//! re-check it. Ids from the Go service (32 random alphanumerics) and UUIDs both fit.
+//! Each id is a non-empty string without control characters or `\`, within a length bound, checked
+//! once at the boundary ([`SessionId::parse`] and friends) so that code holding a `SessionId` never
+//! has to re-check it. Ids that appear in URL paths (session, file, share token) also refuse `/`; a
+//! user id may contain one (it is data). Ids from the Go service (32 random alphanumerics) and
+//! UUIDs both fit.
 
 use std::fmt;
 
@@ -34,7 +36,7 @@ pub enum IdError {
     },
 }
 
-fn check(kind: &'static str, raw: &str, max: usize) -> Result<String, IdError> {
+fn check(kind: &'static str, raw: &str, max: usize, slash_ok: bool) -> Result<String, IdError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(IdError::Empty { kind });
@@ -44,7 +46,7 @@ fn check(kind: &'static str, raw: &str, max: usize) -> Result<String, IdError> {
     }
     if trimmed
         .chars()
-        .any(|c| c.is_control() || c == '/' || c == '\\')
+        .any(|c| c.is_control() || c == '\\' || (c == '/' && !slash_ok))
     {
         return Err(IdError::ForbiddenChar { kind });
     }
@@ -52,7 +54,7 @@ fn check(kind: &'static str, raw: &str, max: usize) -> Result<String, IdError> {
 }
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $slash_ok:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
@@ -64,7 +66,7 @@ macro_rules! id_type {
 
             /// Validates `raw` (trimmed) and wraps it.
             pub fn parse(raw: &str) -> Result<Self, IdError> {
-                check($kind, raw, Self::MAX_CHARS).map(Self)
+                check($kind, raw, Self::MAX_CHARS, $slash_ok).map(Self)
             }
 
             /// The id as a string slice.
@@ -110,25 +112,30 @@ id_type!(
     /// A chat session's id (`_id` in MongoDB, `session_id` on the wire). At most 128 characters.
     SessionId,
     "session_id",
-    128
+    128,
+    false
 );
 id_type!(
-    /// A user's id, the JWT `user_id` claim (`uid` in MongoDB). At most 255 characters.
+    /// A user's id, the JWT `user_id` claim (`uid` in MongoDB). At most 255 characters. A `/`
+    /// is data here (host apps use ids like `team/ann`); it never becomes part of a path.
     UserId,
     "user_id",
-    255
+    255,
+    true
 );
 id_type!(
     /// An uploaded file's id, as returned by `P/upload`. At most 255 characters.
     FileId,
     "file_id",
-    255
+    255,
+    false
 );
 id_type!(
     /// A public share token for a session (`shareToken` in MongoDB). At most 128 characters.
     ShareToken,
     "share_token",
-    128
+    128,
+    false
 );
 
 #[cfg(test)]

@@ -49,3 +49,19 @@ fn deserialize_validates() {
     assert_eq!(ok.as_str(), "u1");
     assert!(serde_json::from_str::<UserId>("\"\"").is_err());
 }
+
+#[test]
+fn a_slash_is_data_in_a_user_id_but_never_in_ids_used_in_paths() {
+    assert_eq!(UserId::parse("team/ann").unwrap().as_str(), "team/ann");
+    for refused in [
+        SessionId::parse("a/b").is_err(),
+        FileId::parse("a/b").is_err(),
+        ShareToken::parse("a/b").is_err(),
+    ] {
+        assert!(refused);
+    }
+    assert_eq!(
+        UserId::parse("team\\ann"),
+        Err(IdError::ForbiddenChar { kind: "user_id" })
+    );
+}

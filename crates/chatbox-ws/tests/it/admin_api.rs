@@ -323,3 +323,15 @@ async fn admins_follow_session_events_live_over_their_websocket() {
         ["created", "help_requested", "takeover", "release", "ended"]
     );
 }
+
+#[tokio::test]
+async fn a_user_id_with_a_slash_is_data() {
+    let s = serve(EdgeConfig::default()).await;
+    let (_c, sid) = chat_once(&s, "team/ann").await;
+    let (code, mine) = api(&s, "GET", "/sessions", &token("team/ann", &[])).await;
+    assert_eq!((code, &mine["user_id"]), (200, &json!("team/ann")));
+    let admin = token("adm", &["admin"]);
+    let (code, page) = api(&s, "GET", "/admin/users/team%2Fann/sessions", &admin).await;
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(page["sessions"][0]["session_id"], sid);
+}

@@ -103,7 +103,9 @@ impl Engine {
         let mailbox = self.mailbox_for(&session)?;
         let (done, outcome) = oneshot::channel();
         let cmd = Command::Takeover(Box::new(Takeover { admin, done }));
-        self.ask(&mailbox, cmd, outcome).await
+        self.ask(&mailbox, cmd, outcome)
+            .await
+            .unwrap_or(Err(EngineError::NotFound))
     }
 
     /// The assisting admin `admin` releases session `id`; the AI answers again. `Forbidden`
@@ -124,34 +126,36 @@ impl Engine {
             admin: admin.user_id.clone(),
             done,
         }));
-        self.ask(&mailbox, cmd, outcome).await
+        self.ask(&mailbox, cmd, outcome)
+            .await
+            .unwrap_or(Err(EngineError::NotFound))
     }
 
-    /// Sends `cmd` to a session task and waits for its answer, both bounded.
+    /// Sends `cmd` to a session task and waits for its answer, both bounded. `None` when the task
+    /// stopped before answering (it was evicted or shut down meanwhile).
     async fn ask<T>(
         &self,
         mailbox: &mpsc::Sender<Command>,
         cmd: Command,
         outcome: oneshot::Receiver<Result<T, EngineError>>,
-    ) -> Result<T, EngineError> {
+    ) -> Option<Result<T, EngineError>> {
         let limit = self.shared.store_timeout();
         match tokio::time::timeout(limit, mailbox.send(cmd)).await {
             Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(EngineError::NotFound),
-            Err(_) => return Err(EngineError::Busy),
+            Ok(Err(_)) => return None,
+            Err(_) => return Some(Err(EngineError::Busy)),
         }
         // The task answers after at most a few store calls, each within the store deadline.
         match tokio::time::timeout(limit.saturating_mul(4), outcome).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(EngineError::NotFound),
-            Err(_) => Err(EngineError::StoreTimeout),
+            Ok(Ok(result)) => Some(result),
+            Ok(Err(_)) => None,
+            Err(_) => Some(Err(EngineError::StoreTimeout)),
         }
     }
 
     /// Runs a session operation in the session's task when it is live (so its state follows),
     /// else directly on the store.
     async fn op(&self, id: &SessionId, op: SessionOp) -> Result<OpOutcome, EngineError> {
-        let limit = self.shared.store_timeout();
         let live = self.shared.registry().get(id).cloned();
         if let Some(mailbox) = live {
             let (done, outcome) = oneshot::channel();
@@ -159,22 +163,11 @@ impl Engine {
                 op: op.clone(),
                 done,
             }));
-            // The task answers within one store deadline once it reads the request; waiting for
-            // its turn in a busy mailbox is bounded too.
-            if tokio::time::timeout(limit, mailbox.send(request))
-                .await
-                .is_ok_and(|sent| sent.is_ok())
-            {
-                return match tokio::time::timeout(limit.saturating_mul(2), outcome).await {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(_)) => op.apply(&*self.shared.store, id, limit).await,
-                    Err(_) => Err(EngineError::StoreTimeout),
-                };
-            }
-            if !mailbox.is_closed() {
-                return Err(EngineError::Busy);
+            if let Some(result) = self.ask(&mailbox, request, outcome).await {
+                return result;
             }
         }
-        op.apply(&*self.shared.store, id, limit).await
+        op.apply(&*self.shared.store, id, self.shared.store_timeout())
+            .await
     }
 }

@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use chatbox_core::protocol::Envelope;
 use chrono::Utc;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketWrite};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocket};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::WriteHalf;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::conn_limit::Slot;
 use crate::router::Edge;
+use crate::ws::write;
 
 type Io = TokioIo<Upgraded>;
 
@@ -96,11 +96,4 @@ pub(crate) async fn serve(ws: WebSocket<Io>, edge: Edge, slot: Slot) {
     }
     reader.abort();
     drop(slot);
-}
-
-async fn write(wr: &mut WebSocketWrite<WriteHalf<Io>>, frame: Frame<'_>, limit: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(limit, wr.write_frame(frame)).await,
-        Ok(Ok(()))
-    )
 }

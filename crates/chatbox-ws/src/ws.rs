@@ -231,7 +231,11 @@ struct Timing {
 
 /// Writes one frame within `limit`; false when the socket failed or the client stopped reading,
 /// and the connection must be dropped.
-async fn write(wr: &mut WebSocketWrite<WriteHalf<Io>>, frame: Frame<'_>, limit: Duration) -> bool {
+pub(crate) async fn write(
+    wr: &mut WebSocketWrite<WriteHalf<Io>>,
+    frame: Frame<'_>,
+    limit: Duration,
+) -> bool {
     match tokio::time::timeout(limit, wr.write_frame(frame)).await {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {

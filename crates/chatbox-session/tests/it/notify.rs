@@ -45,6 +45,20 @@ fn staff(store: Arc<MemoryStore>) -> Staff {
     }
 }
 
+impl Staff {
+    /// A connection of `u1`, its `connection_status` read.
+    async fn chat(&self) -> Connection {
+        let mut c = self
+            .engine
+            .connect(user("u1"), ConnectRequest::default())
+            .await
+            .unwrap()
+            .connection;
+        next(&mut c).await;
+        c
+    }
+}
+
 fn ask_for_help(c: &Connection) {
     c.handle(frame(
         json!({"type": "help_request", "content": "a human, please"}),
@@ -69,13 +83,7 @@ async fn every_channel_is_told_independently_and_a_failing_one_is_retried_until_
         s.sms.fail_next(unavailable());
     }
     let mut sms_sent = s.sms.watch();
-    let mut c = s
-        .engine
-        .connect(user("u1"), ConnectRequest::default())
-        .await
-        .unwrap()
-        .connection;
-    next(&mut c).await;
+    let mut c = s.chat().await;
     say(&c, "my order is late");
     until(&mut c, "ai_response", true).await;
     ask_for_help(&c);
@@ -134,13 +142,7 @@ async fn every_channel_is_told_independently_and_a_failing_one_is_retried_until_
 #[tokio::test]
 async fn repeats_of_an_open_request_are_merged_and_the_user_is_told() {
     let s = staff(Arc::new(MemoryStore::new()));
-    let mut c = s
-        .engine
-        .connect(user("u1"), ConnectRequest::default())
-        .await
-        .unwrap()
-        .connection;
-    next(&mut c).await;
+    let mut c = s.chat().await;
     ask_for_help(&c);
     notification(&mut c).await;
     notification(&mut c).await;
@@ -166,13 +168,7 @@ async fn a_permanent_failure_is_recorded_and_not_retried() {
     let s = staff(Arc::new(MemoryStore::new()));
     s.sms
         .fail_next(NotifyError::Rejected("invalid phone number".into()));
-    let mut c = s
-        .engine
-        .connect(user("u1"), ConnectRequest::default())
-        .await
-        .unwrap()
-        .connection;
-    next(&mut c).await;
+    let mut c = s.chat().await;
     ask_for_help(&c);
     notification(&mut c).await;
     let outcome = notification(&mut c).await;

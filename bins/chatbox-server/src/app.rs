@@ -138,6 +138,7 @@ fn mongo_config(m: &crate::config::MongoSettings) -> MongoConfig {
             initial_backoff_ms: millis(m.retry_delay),
             max_backoff_ms: millis(m.retry_max_delay),
         },
+        slow_threshold_ms: m.slow_threshold.map_or(0, millis),
         ..MongoConfig::default()
     }
 }

@@ -2,11 +2,15 @@
 //! environment variables of CONTRACT §9, the environment winning. Every bad value is reported at
 //! once, each naming its key, the value (secrets masked) and what is allowed.
 
+mod edge;
+mod engine;
 mod file;
+mod go_keys;
 mod notify;
 mod providers;
 mod resolver;
 mod store;
+mod uploads;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,12 +20,15 @@ use chatbox_session::EngineConfig;
 use chatbox_ws::EdgeConfig;
 
 pub use self::notify::NotifySettings;
+pub use self::uploads::{
+    BlobSettings, DEFAULT_UPLOAD_MAX_SIZE, S3Settings, UploadSettings, parse_size,
+};
 
-use self::file::{FileConfig, split_csv};
+use self::file::{ChatboxSection, FileConfig, LogSection};
 use self::providers::providers;
 use self::resolver::Resolver;
 use crate::env::Env;
-use crate::secret::{check_jwt_secret, mask, placeholder_in};
+use crate::secret::{mask, placeholder_in};
 
 /// Default HTTP port.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -43,6 +50,8 @@ pub struct Args {
     pub dev: bool,
     /// `check-data`: scan the MongoDB collection for data this build cannot read, then exit.
     pub check_data: bool,
+    /// `healthcheck`: ask the running server for `P/healthz`, exit 0 when it answers 200.
+    pub healthcheck: bool,
 }
 
 /// One bad configuration value.
@@ -106,6 +115,17 @@ pub struct MongoSettings {
     pub retry_delay: Duration,
     /// Largest retry delay.
     pub retry_max_delay: Duration,
+    /// Operations slower than this are logged and counted (`MONGO_SLOW_THRESHOLD`).
+    pub slow_threshold: Option<Duration>,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The default level (`RUST_LOG` overrides it with full filter directives).
+    pub level: String,
+    /// One JSON object per line instead of text.
+    pub json: bool,
 }
 
 /// Which store to run.
@@ -151,6 +171,12 @@ pub struct Settings {
     pub generated_secret: bool,
     /// Staff notification channels.
     pub notify: NotifySettings,
+    /// Uploads.
+    pub uploads: UploadSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// Settings accepted but unused (mostly the Go service's), one line each, for the log.
+    pub warnings: Vec<String>,
 }
 
 /// Loads and validates the configuration from `args`, the config file and `env`.
@@ -158,6 +184,7 @@ pub fn load(args: &Args, env: &dyn Env) -> Result<Settings, ConfigErrors> {
     let mut r = Resolver {
         env,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let path = args.config.clone().or_else(|| {
         let default = Path::new("config.toml");
@@ -209,11 +236,22 @@ fn production_env(env: &dyn Env) -> bool {
 }
 
 fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
+    go_keys::warn_unused(r, &file);
     let FileConfig {
         server,
-        chatbox: c,
+        chatbox: mut c,
         mongo,
         llm,
+        uploads,
+        log,
+        database,
+        dbs,
+        connection_sources,
+        userupload,
+        mail,
+        sms,
+        notification,
+        kubernetes: _,
     } = file;
     let port = r.number(
         "SERVER_PORT",
@@ -245,8 +283,13 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         server.shutdown_timeout,
         DEFAULT_SHUTDOWN_TIMEOUT,
     );
+    let log = logging(r, log);
 
-    let path_prefix = match r.pick("CHATBOX_PATH_PREFIX", "chatbox.path_prefix", c.path_prefix) {
+    let path_prefix = match r.pick(
+        "CHATBOX_PATH_PREFIX",
+        "chatbox.path_prefix",
+        c.path_prefix.take(),
+    ) {
         None => DEFAULT_PATH_PREFIX.to_owned(),
         Some((key, p)) => {
             if !p.starts_with('/') || p.ends_with('/') || p.contains(char::is_whitespace) {
@@ -260,46 +303,109 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         }
     };
 
-    let (jwt_secret, generated_secret) =
-        match r.pick("JWT_SECRET", "chatbox.jwt_secret", c.jwt_secret) {
-            Some((key, s)) => {
-                if !dev && let Err(problem) = check_jwt_secret(&s) {
-                    r.error(&key, &mask(&s), problem);
-                }
-                (s, false)
-            }
-            None if dev => (generate_secret(), true),
-            None => {
-                r.error(
-                    "JWT_SECRET",
-                    "<unset>",
-                    "is required outside dev mode (or set chatbox.jwt_secret)",
-                );
-                (String::new(), false)
-            }
-        };
-    let jwt_algorithm = c.jwt_algorithm.unwrap_or_else(|| "HS256".into());
-    if !matches!(jwt_algorithm.as_str(), "HS256" | "HS384" | "HS512") {
+    let (edge, generated_secret) = edge::resolve(r, &mut c, dev);
+    let (encryption_key, encryption_key_previous) = encryption_keys(r, &mut c);
+    let engine = engine::resolve(r, &mut c);
+
+    let data_dir = store::data_dir(r, c.data_dir.take());
+    let uploads = uploads::resolve(
+        r,
+        uploads,
+        uploads::GoUploads {
+            sources: connection_sources,
+            userupload,
+        },
+        &data_dir,
+    );
+    let store = store::resolve(r, mongo, store::GoMongo { dbs, database }, data_dir);
+    if dev && matches!(store, StoreSettings::Mongo(_)) {
         r.error(
-            "chatbox.jwt_algorithm",
-            &jwt_algorithm,
-            "allowed: HS256, HS384, HS512",
+            "MONGO_URI",
+            "<hidden>",
+            "dev mode only uses the embedded store: drop --dev, or unset MONGO_URI",
         );
     }
-    let leeway = r.duration(
-        "JWT_LEEWAY",
-        "chatbox.jwt_leeway",
-        c.jwt_leeway,
-        Duration::from_secs(30),
-    );
 
+    let admin_panel_url = r
+        .pick_first(
+            "ADMIN_PANEL_URL",
+            vec![
+                ("chatbox.admin_panel_url", c.admin_panel_url.take()),
+                (
+                    "notification.adminPanelURL",
+                    notification.admin_panel_url.clone(),
+                ),
+            ],
+        )
+        .map(|(_, v)| v)
+        .filter(|u| !u.is_empty());
+    let notify = notify::resolve(
+        r,
+        notify::GoNotify {
+            mail,
+            sms,
+            notification,
+        },
+    );
+    // The Go sample put its providers under `[[chatbox.llm.providers]]`; either place works,
+    // both at once is ambiguous.
+    let (entries, label) = match (llm.providers.is_empty(), c.llm.providers.is_empty()) {
+        (false, false) => {
+            r.error(
+                "chatbox.llm.providers",
+                "<set>",
+                "providers are also in [[llm.providers]]: keep one list",
+            );
+            (llm.providers, "llm.providers")
+        }
+        (true, false) => (
+            std::mem::take(&mut c.llm.providers),
+            "chatbox.llm.providers",
+        ),
+        _ => (llm.providers, "llm.providers"),
+    };
+    let providers = providers(r, entries, label);
+    if providers.is_empty() && !dev {
+        r.error("LLM_PROVIDER_1_ID", "<unset>", "no LLM provider configured: set LLM_PROVIDER_<N>_{ID,NAME,TYPE,ENDPOINT,API_KEY,MODEL} or [[llm.providers]]");
+    }
+
+    Settings {
+        dev,
+        host,
+        port,
+        path_prefix,
+        edge,
+        engine,
+        store,
+        uploads,
+        encryption_key,
+        encryption_key_previous,
+        providers,
+        shutdown_timeout,
+        admin_panel_url,
+        generated_secret,
+        notify,
+        log,
+        warnings: std::mem::take(&mut r.warnings),
+    }
+}
+
+/// The message encryption key and the previous one (read-only), each exactly 32 bytes.
+fn encryption_keys(
+    r: &mut Resolver<'_>,
+    c: &mut ChatboxSection,
+) -> (Option<String>, Option<String>) {
     let mut keys = Vec::new();
     for (env_key, file_key, value) in [
-        ("ENCRYPTION_KEY", "chatbox.encryption_key", c.encryption_key),
+        (
+            "ENCRYPTION_KEY",
+            "chatbox.encryption_key",
+            c.encryption_key.take(),
+        ),
         (
             "ENCRYPTION_KEY_PREVIOUS",
             "chatbox.encryption_key_previous",
-            c.encryption_key_previous,
+            c.encryption_key_previous.take(),
         ),
     ] {
         let picked = r
@@ -318,211 +424,47 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         }
         keys.push(picked.map(|(_, v)| v));
     }
-    let encryption_key_previous = keys.pop().flatten();
-    let encryption_key = keys.pop().flatten();
-    if encryption_key.is_none() && encryption_key_previous.is_some() {
+    let previous = keys.pop().flatten();
+    let current = keys.pop().flatten();
+    if current.is_none() && previous.is_some() {
         r.error(
             "ENCRYPTION_KEY_PREVIOUS",
             "<set>",
             "needs ENCRYPTION_KEY too (the previous key is only for reading)",
         );
     }
+    (current, previous)
+}
 
-    let allowed_origins = match r.env.get("WS_ALLOWED_ORIGINS") {
-        Some(v) => split_csv(&v),
-        None => c.allowed_origins.map(|l| l.items()).unwrap_or_default(),
-    };
-    for o in &allowed_origins {
-        if placeholder_in(o).is_some() || !(o.starts_with("http://") || o.starts_with("https://")) {
-            r.error(
-                "WS_ALLOWED_ORIGINS",
-                o,
-                "each origin must be a real scheme://host[:port]",
-            );
+/// Log level and format (`LOG_LEVEL` / `log.level`, `LOG_FORMAT` / `log.format`).
+fn logging(r: &mut Resolver<'_>, log: LogSection) -> LogSettings {
+    let level = match r.pick("LOG_LEVEL", "log.level", log.level) {
+        None => "info".to_owned(),
+        Some((key, raw)) => {
+            let l = raw.trim().to_ascii_lowercase();
+            match l.as_str() {
+                "trace" | "debug" | "info" | "error" => l,
+                "warn" | "warning" => "warn".into(),
+                "fatal" | "panic" => "error".into(),
+                _ => {
+                    r.error(&key, &raw, "allowed: trace, debug, info, warn, error");
+                    "info".into()
+                }
+            }
         }
-    }
-    let parent_origins = match r.env.get("PARENT_ORIGINS") {
-        Some(v) => split_csv(&v),
-        None => c.parent_origins.map(|l| l.items()).unwrap_or_default(),
     };
-    for o in &parent_origins {
-        if placeholder_in(o).is_some() || !(o.starts_with("http://") || o.starts_with("https://")) {
-            r.error(
-                "PARENT_ORIGINS",
-                o,
-                "each origin must be a real scheme://host[:port]",
-            );
-        }
-    }
-    let defaults = EdgeConfig::default();
-    let max_message_size = r.number(
-        "MAX_MESSAGE_SIZE",
-        "chatbox.max_message_size",
-        c.max_message_size,
-        defaults.max_message_size,
-        |n| *n >= 1024,
-        "a byte count ≥ 1024",
-    );
-    let max_connections_per_user = r.number(
-        "MAX_CONNECTIONS_PER_USER",
-        "chatbox.max_connections_per_user",
-        c.max_connections_per_user,
-        defaults.max_connections_per_user,
-        |n| *n >= 1,
-        "a count ≥ 1",
-    );
-    let write_timeout = r.duration(
-        "WS_WRITE_TIMEOUT",
-        "chatbox.write_timeout",
-        c.write_timeout,
-        Duration::from_secs(defaults.write_timeout_secs),
-    );
-    let admin_rate_limit = r.number(
-        "ADMIN_RATE_LIMIT",
-        "chatbox.admin_rate_limit",
-        c.admin_rate_limit,
-        defaults.admin_rate_limit,
-        |n| *n >= 1,
-        "requests per window ≥ 1",
-    );
-    let admin_rate_window = r.duration(
-        "ADMIN_RATE_WINDOW",
-        "chatbox.admin_rate_window",
-        c.admin_rate_window,
-        Duration::from_secs(defaults.admin_rate_window_secs),
-    );
-    let (proxies_key, proxies) = match r.env.get("TRUSTED_PROXIES") {
-        Some(v) => ("TRUSTED_PROXIES", split_csv(&v)),
-        None => (
-            "chatbox.trusted_proxies",
-            c.trusted_proxies.map(|l| l.items()).unwrap_or_default(),
-        ),
+    let json = match r.pick("LOG_FORMAT", "log.format", log.format) {
+        None => false,
+        Some((key, raw)) => match raw.trim() {
+            "json" => true,
+            "text" => false,
+            _ => {
+                r.error(&key, &raw, "allowed: json, text");
+                false
+            }
+        },
     };
-    let mut trusted_proxies = Vec::new();
-    for p in &proxies {
-        match p.parse::<ipnet::IpNet>() {
-            Ok(net) => trusted_proxies.push(net),
-            Err(_) => match p.parse::<std::net::IpAddr>() {
-                Ok(ip) => trusted_proxies.push(ipnet::IpNet::from(ip)),
-                Err(_) => r.error(
-                    proxies_key,
-                    p,
-                    "each entry must be an IP address or a CIDR (e.g. 10.0.0.0/8)",
-                ),
-            },
-        }
-    }
-    let edge = EdgeConfig {
-        trusted_proxies,
-        write_timeout_secs: write_timeout.as_secs().max(1),
-        admin_rate_limit,
-        admin_rate_window_secs: admin_rate_window.as_secs().max(1),
-        jwt_secret,
-        jwt_algorithm,
-        jwt_leeway_secs: leeway.as_secs(),
-        jwt_allow_no_exp: c.jwt_allow_no_exp.unwrap_or(false),
-        allowed_origins,
-        parent_origins,
-        max_connections_per_user,
-        max_message_size,
-        ..defaults
-    };
-
-    let engine_defaults = EngineConfig::default();
-    let messages_per_minute = r.number(
-        "RATE_LIMIT",
-        "chatbox.rate_limit",
-        c.rate_limit,
-        engine_defaults.messages_per_minute,
-        |n| *n >= 1,
-        "messages per minute ≥ 1",
-    );
-    let reconnect = r.duration(
-        "RECONNECT_TIMEOUT",
-        "chatbox.reconnect_timeout",
-        c.reconnect_timeout,
-        Duration::from_secs(engine_defaults.idle_evict_secs),
-    );
-    let stream = r.duration(
-        "LLM_STREAM_TIMEOUT",
-        "chatbox.llm_stream_timeout",
-        c.llm_stream_timeout,
-        Duration::from_secs(engine_defaults.reply_timeout_secs),
-    );
-    let store_timeout = r.duration(
-        "STORE_TIMEOUT",
-        "chatbox.store_timeout",
-        c.store_timeout,
-        Duration::from_secs(engine_defaults.store_timeout_secs),
-    );
-    let max_sessions_per_user = r.number(
-        "MAX_SESSIONS_PER_USER",
-        "chatbox.max_sessions_per_user",
-        c.max_sessions_per_user,
-        engine_defaults.max_sessions_per_user,
-        |n| *n >= 1,
-        "a count ≥ 1",
-    );
-    let admin_grace = r.duration(
-        "ADMIN_GRACE",
-        "chatbox.admin_grace",
-        c.admin_grace,
-        Duration::from_secs(engine_defaults.admin_grace_secs),
-    );
-    let notify_retry = r.duration(
-        "NOTIFY_RETRY_INTERVAL",
-        "chatbox.notify_retry_interval",
-        c.notify_retry_interval,
-        Duration::from_secs(engine_defaults.notify_retry_secs),
-    );
-    let engine = EngineConfig {
-        notify_retry_secs: notify_retry.as_secs().max(1),
-        admin_grace_secs: admin_grace.as_secs().max(1),
-        store_timeout_secs: store_timeout.as_secs().max(1),
-        max_sessions_per_user,
-        messages_per_minute,
-        idle_evict_secs: reconnect.as_secs().max(1),
-        reply_timeout_secs: stream.as_secs().max(1),
-        system_prompt: c.system_prompt.filter(|s| !s.trim().is_empty()),
-        ..engine_defaults
-    };
-
-    let store = store::resolve(r, mongo, c.data_dir);
-    if dev && matches!(store, StoreSettings::Mongo(_)) {
-        r.error(
-            "MONGO_URI",
-            "<hidden>",
-            "dev mode only uses the embedded store: drop --dev, or unset MONGO_URI",
-        );
-    }
-
-    let notify = notify::resolve(r);
-    let providers = providers(r, llm.providers);
-    if providers.is_empty() && !dev {
-        r.error("LLM_PROVIDER_1_ID", "<unset>", "no LLM provider configured: set LLM_PROVIDER_<N>_{ID,NAME,TYPE,ENDPOINT,API_KEY,MODEL} or [[llm.providers]]");
-    }
-    let admin_panel_url = r
-        .env
-        .get("ADMIN_PANEL_URL")
-        .or(c.admin_panel_url)
-        .filter(|u| !u.is_empty());
-
-    Settings {
-        dev,
-        host,
-        port,
-        path_prefix,
-        edge,
-        engine,
-        store,
-        encryption_key,
-        encryption_key_previous,
-        providers,
-        shutdown_timeout,
-        admin_panel_url,
-        generated_secret,
-        notify,
-    }
+    LogSettings { level, json }
 }
 
 fn generate_secret() -> String {

@@ -12,6 +12,7 @@ pub mod dev;
 pub mod duration;
 pub mod env;
 pub mod error;
+pub mod healthcheck;
 pub mod listener;
 pub mod secret;
 
@@ -26,13 +27,14 @@ pub fn banner() -> String {
 
 /// Parses command-line arguments (`--config PATH`, `--dev`); `Err` carries the usage text.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let usage = "usage: chatbox-server [check-data] [--config PATH] [--dev]";
+    let usage = "usage: chatbox-server [check-data | healthcheck] [--config PATH] [--dev]";
     let mut out = Args::default();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--dev" => out.dev = true,
             "check-data" => out.check_data = true,
+            "healthcheck" => out.healthcheck = true,
             "--config" => {
                 out.config = Some(
                     it.next()

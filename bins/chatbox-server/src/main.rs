@@ -10,13 +10,17 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let args = parse_args(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
     let settings = load(&args, &ProcessEnv)?;
+    if args.healthcheck {
+        return chatbox_server::healthcheck::check(&settings)
+            .await
+            .map_err(anyhow::Error::msg);
+    }
+    init_logging(&settings.log);
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
     if args.check_data {
         return check_data_report(&settings).await;
     }
@@ -39,6 +43,18 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `RUST_LOG` (full filter directives) wins over `LOG_LEVEL`; `LOG_FORMAT=json` for one JSON
+/// object per line.
+fn init_logging(log: &chatbox_server::config::LogSettings) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if log.json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }
 
 async fn shutdown_signal() {

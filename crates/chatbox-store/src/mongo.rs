@@ -57,6 +57,7 @@ pub struct MongoStore {
     op_timeout: Duration,
     admin_timeout: Duration,
     retry: RetryConfig,
+    slow_threshold: Option<Duration>,
     database: String,
 }
 
@@ -97,6 +98,8 @@ impl MongoStore {
             op_timeout: Duration::from_millis(config.operation_timeout_ms),
             admin_timeout: Duration::from_millis(config.admin_query_timeout_ms),
             retry: config.retry.clone(),
+            slow_threshold: (config.slow_threshold_ms > 0)
+                .then(|| Duration::from_millis(config.slow_threshold_ms)),
             database: config.database.clone(),
         };
         if config.create_indexes {
@@ -129,7 +132,8 @@ impl MongoStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, mongodb::error::Error>>,
     {
-        with_retry(&self.retry, name, || {
+        let started = std::time::Instant::now();
+        let result = with_retry(&self.retry, name, || {
             let attempt = op();
             async move {
                 match tokio::time::timeout(limit, attempt).await {
@@ -142,7 +146,20 @@ impl MongoStore {
                 }
             }
         })
-        .await
+        .await;
+        let took = started.elapsed();
+        metrics::histogram!("chatbox_store_operation_seconds", "backend" => "mongo", "op" => name)
+            .record(took.as_secs_f64());
+        if self.slow_threshold.is_some_and(|slow| took >= slow) {
+            metrics::counter!("chatbox_store_slow_operations_total", "backend" => "mongo", "op" => name)
+                .increment(1);
+            tracing::warn!(
+                op = name,
+                took_ms = took.as_millis() as u64,
+                "slow MongoDB operation"
+            );
+        }
+        result
     }
 
     /// Session rows from a pipeline that ends with the message count and the arrays dropped.

@@ -4,6 +4,8 @@ use serde::Deserialize;
 
 /// Default concurrent WebSocket connections per user.
 pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 10;
+/// Default WebSocket connections per process.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default largest inbound WebSocket message, in bytes.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1_048_576;
 /// Default seconds between server pings.
@@ -66,6 +68,27 @@ pub struct EdgeConfig {
     /// Proxies (CIDRs) whose `X-Forwarded-For` / `Forwarded` headers name the client for
     /// per-client limits; empty trusts none.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Origins allowed to call the REST API from a browser (CORS); empty sends no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
+    /// WebSocket connections this process accepts in all (`0` = no global cap).
+    pub max_connections: usize,
+    /// Networks allowed to read `P/metrics/prometheus`.
+    pub metrics_allowed_networks: Vec<ipnet::IpNet>,
+}
+
+/// The private ranges and loopback: who may scrape metrics by default.
+pub fn default_metrics_networks() -> Vec<ipnet::IpNet> {
+    [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "::1/128",
+        "fc00::/7",
+    ]
+    .iter()
+    .filter_map(|n| n.parse().ok())
+    .collect()
 }
 
 impl Default for EdgeConfig {
@@ -88,6 +111,9 @@ impl Default for EdgeConfig {
             admin_rate_limit: DEFAULT_ADMIN_RATE_LIMIT,
             admin_rate_window_secs: DEFAULT_ADMIN_RATE_WINDOW_SECS,
             trusted_proxies: Vec::new(),
+            cors_allowed_origins: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            metrics_allowed_networks: default_metrics_networks(),
         }
     }
 }

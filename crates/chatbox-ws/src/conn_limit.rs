@@ -1,4 +1,4 @@
-//! Per-user WebSocket connection slots. A slot is held by a [`Slot`] guard and released when the
+//! WebSocket connection slots, per user and for the whole process. A slot is held by a [`Slot`] guard and released when the
 //! guard drops — on disconnect, and equally when an upgrade fails after the check — so a failed
 //! upgrade can never leak one.
 
@@ -7,11 +7,27 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chatbox_core::UserId;
 
-/// Counts open connections per user.
+/// Counts open connections per user and in all.
 #[derive(Debug)]
 pub struct ConnectionLimiter {
     max: usize,
-    counts: Mutex<HashMap<UserId, usize>>,
+    max_total: usize,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    per_user: HashMap<UserId, usize>,
+    total: usize,
+}
+
+/// Why a slot was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The user is at their own limit.
+    User,
+    /// The process is at its global limit.
+    Process,
 }
 
 /// One held connection slot.
@@ -22,23 +38,32 @@ pub struct Slot {
 }
 
 impl ConnectionLimiter {
-    /// At most `max` connections per user.
-    pub fn new(max: usize) -> Arc<Self> {
+    /// At most `max` connections per user and `max_total` in all (`0`: no global cap).
+    pub fn new(max: usize, max_total: usize) -> Arc<Self> {
         Arc::new(Self {
             max,
-            counts: Mutex::new(HashMap::new()),
+            max_total: if max_total == 0 {
+                usize::MAX
+            } else {
+                max_total
+            },
+            counts: Mutex::new(Counts::default()),
         })
     }
 
-    /// Takes a slot for `user`, or `None` when they are at the limit.
-    pub fn try_acquire(self: &Arc<Self>, user: &UserId) -> Option<Slot> {
+    /// Takes a slot for `user`, or says which limit refused it.
+    pub fn try_acquire(self: &Arc<Self>, user: &UserId) -> Result<Slot, Refused> {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = counts.entry(user.clone()).or_insert(0);
+        if counts.total >= self.max_total {
+            return Err(Refused::Process);
+        }
+        let n = counts.per_user.entry(user.clone()).or_insert(0);
         if *n >= self.max {
-            return None;
+            return Err(Refused::User);
         }
         *n += 1;
-        Some(Slot {
+        counts.total += 1;
+        Ok(Slot {
             limiter: Arc::clone(self),
             user: user.clone(),
         })
@@ -49,9 +74,18 @@ impl ConnectionLimiter {
         self.counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .per_user
             .get(user)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Open connections in all.
+    pub fn total(&self) -> usize {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .total
     }
 }
 
@@ -62,10 +96,11 @@ impl Drop for Slot {
             .counts
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = counts.get_mut(&self.user) {
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_user.get_mut(&self.user) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                counts.remove(&self.user);
+                counts.per_user.remove(&self.user);
             }
         }
     }
@@ -77,15 +112,33 @@ mod tests {
 
     #[test]
     fn slots_are_bounded_and_released_on_drop() {
-        let limiter = ConnectionLimiter::new(2);
+        let limiter = ConnectionLimiter::new(2, 0);
         let u = UserId::parse("u").unwrap();
         let a = limiter.try_acquire(&u).unwrap();
         let b = limiter.try_acquire(&u).unwrap();
-        assert!(limiter.try_acquire(&u).is_none());
+        assert_eq!(limiter.try_acquire(&u).err(), Some(Refused::User));
         drop(a);
         assert_eq!(limiter.count(&u), 1);
         let c = limiter.try_acquire(&u).unwrap();
         drop((b, c));
+        assert_eq!(limiter.count(&u), 0);
+        assert_eq!(limiter.total(), 0);
+    }
+
+    #[test]
+    fn the_process_cap_counts_every_user_and_frees_on_drop() {
+        let limiter = ConnectionLimiter::new(5, 2);
+        let (u, v, w) = (
+            UserId::parse("u").unwrap(),
+            UserId::parse("v").unwrap(),
+            UserId::parse("w").unwrap(),
+        );
+        let a = limiter.try_acquire(&u).unwrap();
+        let _b = limiter.try_acquire(&v).unwrap();
+        assert_eq!(limiter.try_acquire(&w).err(), Some(Refused::Process));
+        assert_eq!(limiter.total(), 2);
+        drop(a);
+        assert!(limiter.try_acquire(&w).is_ok());
         assert_eq!(limiter.count(&u), 0);
     }
 }

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod client_addr;
 pub mod config;
 pub mod conn_limit;
+mod cors;
 mod event_feed;
 pub mod rest;
 pub mod router;

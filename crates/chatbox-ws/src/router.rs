@@ -38,7 +38,8 @@ impl Edge {
             config.jwt_leeway_secs,
             config.jwt_allow_no_exp,
         )?;
-        let limiter = ConnectionLimiter::new(config.max_connections_per_user);
+        let limiter =
+            ConnectionLimiter::new(config.max_connections_per_user, config.max_connections);
         let public_rate = config.public_rate_limit;
         let admin_rate = RateLimiter::new(
             config.admin_rate_limit,
@@ -119,7 +120,8 @@ impl Edge {
 /// The API as a router with paths relative to the prefix; nest it at `P`
 /// (`Router::new().nest("/chatbox", chatbox_ws::router(edge))`).
 pub fn router(edge: Edge) -> Router {
-    Router::new()
+    let cors = crate::cors::layer(&edge.config().cors_allowed_origins);
+    let router = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(rest::healthz))
         .route("/readyz", get(rest::readyz))
@@ -140,5 +142,9 @@ pub fn router(edge: Edge) -> Router {
         .merge(web_ui::routes(&edge.config().parent_origins))
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .with_state(edge)
+        .with_state(edge);
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
 }

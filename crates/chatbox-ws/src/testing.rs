@@ -201,6 +201,17 @@ pub async fn http(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<(u16, String), ClientError> {
+    let (status, _, body) = http_with_headers(addr, method, path, headers).await?;
+    Ok((status, body))
+}
+
+/// Like [`http`], also returning the response headers (names lower-cased).
+pub async fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Vec<(String, String)>, String), ClientError> {
     let mut stream = TcpStream::connect(addr).await?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
@@ -216,11 +227,14 @@ pub async fn http(
         .map_err(|_| ClientError::Timeout)??;
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let status = raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Ok((status, headers, body.to_owned()))
 }
 
 /// A REST call with a bearer token; the body parsed as JSON (`null` when it is not).

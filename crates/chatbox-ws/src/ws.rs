@@ -42,7 +42,7 @@ use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
 use crate::auth::request_token;
-use crate::conn_limit::Slot;
+use crate::conn_limit::{Refused, Slot};
 use crate::event_feed;
 use crate::router::Edge;
 
@@ -87,11 +87,20 @@ pub async fn upgrade(
     if feed && !verified.identity.is_admin() {
         return text(StatusCode::FORBIDDEN, "The event feed is for admins only");
     }
-    let Some(slot) = edge.limiter().try_acquire(&verified.identity.user_id) else {
-        return text(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Connection limit exceeded, please try again later",
-        );
+    let slot = match edge.limiter().try_acquire(&verified.identity.user_id) {
+        Ok(slot) => slot,
+        Err(Refused::User) => {
+            return text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Connection limit exceeded, please try again later",
+            );
+        }
+        Err(Refused::Process) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Server at its connection limit, please try again later",
+            );
+        }
     };
     let session_id = match query
         .session_id

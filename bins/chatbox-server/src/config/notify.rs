@@ -2,10 +2,14 @@
 //! `ADMIN_EMAILS`, Twilio-compatible SMS to `ADMIN_PHONES`, and a signed webhook. A channel is on
 //! when any of its own keys is set; a half-set channel (say `SMTP_HOST` without `EMAIL_FROM`) is
 //! a startup error naming what is missing, as are recipients with no channel to reach them.
+//! The Go file's `[mail]`, `[sms]` and `[notification]` sections supply the same settings; the
+//! environment wins.
+
+use std::collections::HashMap;
 
 use chatbox_notify::{FieldProblem, SesConfig, SmsConfig, SmtpConfig, SmtpTls, WebhookConfig, sms};
 
-use super::file::split_csv;
+use super::file::{MailSection, NotificationSection, SmsSection, split_csv};
 use super::resolver::Resolver;
 use crate::secret::mask;
 
@@ -37,9 +41,114 @@ const SECRET_KEYS: [&str; 4] = [
     "NOTIFY_WEBHOOK_SECRET",
 ];
 
-pub(super) fn resolve(r: &mut Resolver<'_>) -> NotifySettings {
+/// The Go file's notification sections.
+pub(super) struct GoNotify {
+    pub(super) mail: MailSection,
+    pub(super) sms: SmsSection,
+    pub(super) notification: NotificationSection,
+}
+
+impl GoNotify {
+    /// The file's values under the environment keys they stand for, with the file key.
+    fn values(self) -> HashMap<&'static str, (&'static str, String)> {
+        let GoNotify {
+            mail,
+            sms,
+            notification,
+        } = self;
+        let smtp = mail.engines.smtp.into_iter().next().unwrap_or_default();
+        let ses = mail.engines.ses.into_iter().next().unwrap_or_default();
+        let emails = notification
+            .admin_emails
+            .map(|l| ("notification.adminEmails", l.items().join(",")))
+            .or(mail.admin_email.map(|e| ("mail.adminEmail", e)));
+        let from = smtp
+            .from
+            .map(|f| ("mail.engines.smtp.from", f))
+            .or(ses.from.map(|f| ("mail.engines.ses.from", f)))
+            .or(mail
+                .default_from_email
+                .map(|f| ("mail.defaultFromEmail", f)));
+        let entries: Vec<(&'static str, Option<(&'static str, String)>)> = vec![
+            (
+                "SMTP_HOST",
+                smtp.host.map(|v| ("mail.engines.smtp.host", v)),
+            ),
+            (
+                "SMTP_PORT",
+                smtp.port.map(|v| ("mail.engines.smtp.port", v.to_string())),
+            ),
+            (
+                "SMTP_USER",
+                smtp.user.map(|v| ("mail.engines.smtp.user", v)),
+            ),
+            (
+                "SMTP_PASS",
+                smtp.pass.map(|v| ("mail.engines.smtp.pass", v)),
+            ),
+            (
+                "SES_REGION",
+                ses.region.map(|v| ("mail.engines.ses.region", v)),
+            ),
+            (
+                "SES_ENDPOINT",
+                ses.endpoint.map(|v| ("mail.engines.ses.endpoint", v)),
+            ),
+            (
+                "SES_ACCESS_KEY_ID",
+                ses.access_key_id
+                    .map(|v| ("mail.engines.ses.accessKeyId", v)),
+            ),
+            (
+                "SES_SECRET_ACCESS_KEY",
+                ses.secret_access_key
+                    .map(|v| ("mail.engines.ses.secretAccessKey", v)),
+            ),
+            ("EMAIL_FROM", from),
+            (
+                "EMAIL_FROM_NAME",
+                mail.default_from_name.map(|v| ("mail.defaultFromName", v)),
+            ),
+            (
+                "EMAIL_REPLY_TO",
+                mail.reply_to_email.map(|v| ("mail.replyToEmail", v)),
+            ),
+            ("ADMIN_EMAILS", emails),
+            (
+                "ADMIN_PHONES",
+                notification
+                    .admin_phones
+                    .map(|l| ("notification.adminPhones", l.items().join(","))),
+            ),
+            (
+                "SMS_ACCOUNT_SID",
+                sms.account_sid.map(|v| ("sms.accountSID", v)),
+            ),
+            (
+                "SMS_AUTH_TOKEN",
+                sms.auth_token.map(|v| ("sms.authToken", v)),
+            ),
+            (
+                "SMS_FROM_NUMBER",
+                sms.from_number.map(|v| ("sms.fromNumber", v)),
+            ),
+            ("SMS_API_BASE", sms.api_base.map(|v| ("sms.apiBase", v))),
+        ];
+        entries
+            .into_iter()
+            .filter_map(|(k, v)| v.filter(|(_, v)| !v.trim().is_empty()).map(|v| (k, v)))
+            .collect()
+    }
+}
+
+pub(super) fn resolve(r: &mut Resolver<'_>, go: GoNotify) -> NotifySettings {
     let env = r.env;
-    let get = |k: &str| env.get(k).filter(|v| !v.trim().is_empty());
+    let file = go.values();
+    let get = |k: &str| {
+        env.get(k)
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| file.get(k).map(|(_, v)| v.clone()))
+    };
     let any = |keys: &[&str]| keys.iter().any(|k| get(k).is_some());
     let emails = get("ADMIN_EMAILS")
         .map(|v| split_csv(&v))
@@ -169,7 +278,12 @@ pub(super) fn resolve(r: &mut Resolver<'_>) -> NotifySettings {
         } else {
             raw
         };
-        r.error(p.key, &shown, p.reason);
+        // Name the key the operator wrote: the file's when the environment did not set it.
+        let key = match (env.get(p.key), file.get(p.key)) {
+            (None, Some((file_key, _))) => *file_key,
+            _ => p.key,
+        };
+        r.error(key, &shown, p.reason);
     }
     NotifySettings {
         smtp,

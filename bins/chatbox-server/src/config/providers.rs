@@ -5,7 +5,12 @@ use super::file::ProviderEntry;
 use super::resolver::Resolver;
 use super::{MAX_ENV_PROVIDERS, ProviderSettings};
 
-pub(super) fn providers(r: &mut Resolver<'_>, file: Vec<ProviderEntry>) -> Vec<ProviderSettings> {
+/// The providers; `label` is the file key the entries came from (`llm.providers`).
+pub(super) fn providers(
+    r: &mut Resolver<'_>,
+    file: Vec<ProviderEntry>,
+    label: &str,
+) -> Vec<ProviderSettings> {
     let mut out: Vec<ProviderSettings> = Vec::new();
     let slots = file.len().max(MAX_ENV_PROVIDERS);
     let env = r.env;
@@ -27,7 +32,7 @@ pub(super) fn providers(r: &mut Resolver<'_>, file: Vec<ProviderEntry>) -> Vec<P
                 };
                 (source, entry)
             }
-            (None, Some(entry)) => (format!("llm.providers[{}]", n - 1), entry),
+            (None, Some(entry)) => (format!("{label}[{}]", n - 1), entry),
             (None, None) => {
                 if let Some(k) = ["NAME", "TYPE", "ENDPOINT", "API_KEY", "MODEL"]
                     .iter()

@@ -7,13 +7,54 @@ use super::ConfigError;
 use crate::duration::parse_duration;
 use crate::env::Env;
 
-/// Collects values and errors while resolving.
+/// Collects values, errors and warnings while resolving.
 pub(super) struct Resolver<'a> {
     pub(super) env: &'a dyn Env,
     pub(super) errors: Vec<ConfigError>,
+    pub(super) warnings: Vec<String>,
 }
 
 impl Resolver<'_> {
+    pub(super) fn warn(&mut self, key: &str, why: &str) {
+        self.warnings.push(format!("{key} is not used: {why}"));
+    }
+
+    /// The env value, else the first file spelling that is set, with the key that supplied it.
+    pub(super) fn pick_first(
+        &self,
+        env_key: &str,
+        files: Vec<(&str, Option<String>)>,
+    ) -> Option<(String, String)> {
+        self.env
+            .get(env_key)
+            .map(|v| (env_key.to_owned(), v))
+            .or_else(|| {
+                files
+                    .into_iter()
+                    .find_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            })
+    }
+
+    /// Like [`Self::duration`] over several file spellings.
+    pub(super) fn duration_first(
+        &mut self,
+        env_key: &str,
+        files: Vec<(&str, Option<String>)>,
+        default: Duration,
+    ) -> Duration {
+        match self.pick_first(env_key, files) {
+            None => default,
+            Some((key, raw)) => parse_duration(&raw).unwrap_or_else(|| {
+                self.error(
+                    &key,
+                    &raw,
+                    "must be a duration such as 30s, 15m, 2m0s or 100ms",
+                );
+                default
+            }),
+        }
+    }
+
     pub(super) fn error(&mut self, key: &str, value: &str, problem: impl Into<String>) {
         self.errors.push(ConfigError {
             key: key.to_owned(),

@@ -366,3 +366,205 @@ fn trusted_proxies_are_cidrs_or_addresses_and_bad_ones_are_named() {
         "{err}"
     );
 }
+
+/// The Go service's shipped `config.toml`, secrets from the environment.
+fn go_sample(extra: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/go-config.toml"
+    ));
+    let mut pairs: Vec<(String, String)> = vec![
+        ("JWT_SECRET".into(), GOOD_SECRET.into()),
+        (
+            "ENCRYPTION_KEY".into(),
+            "0123456789abcdef0123456789abcdef".into(),
+        ),
+        ("LLM_PROVIDER_1_API_KEY".into(), "sk-openai".into()),
+        ("LLM_PROVIDER_2_API_KEY".into(), "sk-anthropic".into()),
+        ("SMTP_PASS".into(), "mail-password".into()),
+    ];
+    pairs.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let args = Args {
+        config: Some(path),
+        ..Args::default()
+    };
+    load(&args, &env_of(pairs))
+}
+
+#[test]
+fn the_go_sample_config_loads_with_every_key_mapped_or_warned() {
+    let s = go_sample(&[]).unwrap();
+    assert!(!s.dev);
+    assert_eq!((s.port, s.path_prefix.as_str()), (8080, "/chatbox"));
+    assert_eq!(s.engine.messages_per_minute, 100);
+    assert_eq!(s.engine.idle_evict_secs, 15 * 60);
+    assert_eq!(s.engine.reply_timeout_secs, 120);
+    assert_eq!(
+        (s.edge.admin_rate_limit, s.edge.admin_rate_window_secs),
+        (20, 60)
+    );
+    assert_eq!(
+        (
+            s.edge.ping_interval_secs,
+            s.edge.pong_timeout_secs,
+            s.edge.write_timeout_secs
+        ),
+        (54, 60, 10)
+    );
+    assert_eq!(s.edge.max_connections, 10_000);
+    assert_eq!(s.edge.max_message_size, 1_048_576);
+    assert_eq!(s.edge.cors_allowed_origins, ["https://app.example.com"]);
+    assert_eq!(s.edge.allowed_origins.len(), 2);
+    assert_eq!(s.edge.trusted_proxies.len(), 3);
+    assert_eq!(s.edge.metrics_allowed_networks.len(), 4);
+    let StoreSettings::Mongo(m) = &s.store else {
+        panic!("dbs.chat.uri selects MongoDB: {:?}", s.store)
+    };
+    assert_eq!(m.uri, "mongodb://chatbox-mongo:27017/chat");
+    assert_eq!(
+        (m.database.as_str(), m.collection.as_str()),
+        ("chat", "sessions")
+    );
+    assert_eq!(m.connect_timeout, Duration::from_secs(10));
+    assert_eq!(m.slow_threshold, Some(Duration::from_secs(2)));
+    let ids: Vec<_> = s
+        .providers
+        .iter()
+        .map(|p| (p.id.as_str(), p.api_key.as_str()))
+        .collect();
+    assert_eq!(ids, [("gpt-4", "sk-openai"), ("claude", "sk-anthropic")]);
+    assert_eq!(s.providers[1].source, "chatbox.llm.providers[1]");
+    let smtp = s
+        .notify
+        .smtp
+        .as_ref()
+        .expect("[[mail.engines.smtp]] configures SMTP");
+    assert_eq!((smtp.host.as_str(), smtp.port), ("smtp.example.com", 587));
+    assert_eq!(smtp.password.as_deref(), Some("mail-password"));
+    assert_eq!(smtp.from_name.as_deref(), Some("Chatbox Support"));
+    assert_eq!(smtp.recipients, ["admin@example.com", "oncall@example.com"]);
+    assert!(s.notify.sms.is_none(), "empty [sms] keys leave SMS off");
+    assert_eq!(
+        s.admin_panel_url.as_deref(),
+        Some("https://admin.example.com/chatbox/admin.html")
+    );
+    assert_eq!(s.uploads.max_size, 100 << 20);
+    let BlobSettings::S3(s3) = &s.uploads.blobs else {
+        panic!("[userupload] storage selects S3: {:?}", s.uploads.blobs)
+    };
+    assert_eq!(
+        (s3.bucket.as_str(), s3.region.as_str()),
+        ("chat-files", "us-east-1")
+    );
+    assert!(!s3.path_style, "AWS itself is addressed virtual-host style");
+    assert_eq!((s.log.level.as_str(), s.log.json), ("info", false));
+
+    let warned: Vec<&str> = s
+        .warnings
+        .iter()
+        .map(|w| w.split(" is not used").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "chatbox.websocket.read_buffer_size",
+            "chatbox.websocket.write_buffer_size",
+            "log.dir",
+            "log.standardOutput",
+            "dbs.verbose",
+            "userupload.site",
+            "userupload.types[0].entryName",
+            "userupload.types[0].prefix",
+            "userupload.types[0].tmpPath",
+            "mail.engines.mock",
+            "kubernetes",
+            "mail.engines.smtp[].name",
+        ],
+        "one warning per unused key: {:#?}",
+        s.warnings
+    );
+    assert!(s.warnings.iter().all(|w| w.contains(": ")), "each says why");
+}
+
+#[test]
+fn a_typo_in_a_go_section_is_still_an_error() {
+    let path = write_config(
+        "go-typo",
+        "[dbs.chat]\nuri = \"mongodb://db/chat\"\nconectTimeout = 10\n",
+    );
+    let args = Args {
+        config: Some(path),
+        ..Args::default()
+    };
+    let errs = load(&args, &env_of(vec![])).unwrap_err();
+    let text = errs.to_string();
+    assert!(text.contains("conectTimeout"), "{text}");
+}
+
+#[test]
+fn the_go_configmap_keys_are_honoured_or_warned() {
+    let s = prod_with(&[
+        ("WS_PING_PERIOD", "20s"),
+        ("WS_PONG_WAIT", "45s"),
+        ("WS_WRITE_WAIT", "7s"),
+        ("MAX_CONNECTIONS", "500"),
+        ("CORS_ALLOWED_ORIGINS", "https://host.example"),
+        ("MONGO_SLOW_THRESHOLD", "250ms"),
+        ("LOG_LEVEL", "debug"),
+        ("LOG_FORMAT", "json"),
+        ("UPLOAD_MAX_SIZE", "10MB"),
+        ("LOG_DIR", "/app/logs"),
+        ("WS_READ_BUFFER_SIZE", "1024"),
+        ("K8S_NAMESPACE", "default"),
+    ])
+    .unwrap();
+    assert_eq!(
+        (
+            s.edge.ping_interval_secs,
+            s.edge.pong_timeout_secs,
+            s.edge.write_timeout_secs
+        ),
+        (20, 45, 7)
+    );
+    assert_eq!(s.edge.max_connections, 500);
+    assert_eq!(s.edge.cors_allowed_origins, ["https://host.example"]);
+    assert_eq!((s.log.level.as_str(), s.log.json), ("debug", true));
+    assert_eq!(s.uploads.max_size, 10 << 20);
+    assert_eq!(
+        s.uploads.blobs,
+        BlobSettings::Local(PathBuf::from("./chatbox-data/files"))
+    );
+    for key in ["LOG_DIR", "WS_READ_BUFFER_SIZE", "K8S_NAMESPACE"] {
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{key} is not used: "))),
+            "{key}: {:?}",
+            s.warnings
+        );
+    }
+    let errs = prod_with(&[("WS_PING_PERIOD", "60s"), ("WS_PONG_WAIT", "30s")]).unwrap_err();
+    assert!(errs.to_string().contains("WS_PONG_WAIT"), "{errs}");
+    let errs = prod_with(&[("S3_BUCKET", "b"), ("S3_ACCESS_KEY_ID", "AKIA")]).unwrap_err();
+    assert!(errs.to_string().contains("S3_SECRET_ACCESS_KEY"), "{errs}");
+}
+
+#[test]
+fn both_provider_lists_at_once_are_ambiguous() {
+    let path = write_config(
+        "two-lists",
+        "[[llm.providers]]\nid=\"a\"\ntype=\"openai\"\nendpoint=\"https://x/v1\"\nmodel=\"m\"\n\
+         [[chatbox.llm.providers]]\nid=\"b\"\ntype=\"openai\"\nendpoint=\"https://x/v1\"\nmodel=\"m\"\n",
+    );
+    let args = Args {
+        config: Some(path),
+        ..Args::default()
+    };
+    let env = env_of(vec![("JWT_SECRET".into(), GOOD_SECRET.into())]);
+    let errs = load(&args, &env).unwrap_err();
+    assert!(errs.to_string().contains("chatbox.llm.providers"), "{errs}");
+}

@@ -56,7 +56,8 @@ pub struct Server {
     log: PathBuf,
 }
 
-fn free_port() -> u16 {
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -67,6 +68,20 @@ fn free_port() -> u16 {
 /// Starts the binary with `env` (and nothing else from the test's environment) in `cwd`.
 pub async fn start(env: &[(String, String)], args: &[&str], cwd: &Path) -> Server {
     let port = free_port();
+    let mut env = env.to_vec();
+    env.insert(0, ("SERVER_PORT".into(), port.to_string()));
+    start_at(port, "/chatbox", &env, args, cwd).await
+}
+
+/// Starts the binary, which is configured (by `env` or its config file) to listen on `port`
+/// under `prefix`, and waits until `prefix/healthz` answers.
+pub async fn start_at(
+    port: u16,
+    prefix: &str,
+    env: &[(String, String)],
+    args: &[&str],
+    cwd: &Path,
+) -> Server {
     std::fs::create_dir_all(cwd).unwrap();
     let log = cwd.join(format!("server-{port}.log"));
     let out = std::fs::File::create(&log).unwrap();
@@ -74,7 +89,6 @@ pub async fn start(env: &[(String, String)], args: &[&str], cwd: &Path) -> Serve
         .args(args)
         .current_dir(cwd)
         .env_clear()
-        .env("SERVER_PORT", port.to_string())
         .env("RUST_LOG", "info")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -86,8 +100,9 @@ pub async fn start(env: &[(String, String)], args: &[&str], cwd: &Path) -> Serve
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut server = Server { addr, child, log };
     let deadline = Instant::now() + START_GUARD;
+    let health = format!("{prefix}/healthz");
     loop {
-        if let Ok((200, _)) = testing::http(addr, "GET", "/chatbox/healthz", &[]).await {
+        if let Ok((200, _)) = testing::http(addr, "GET", &health, &[]).await {
             return server;
         }
         if let Ok(Some(status)) = server.child.try_wait() {

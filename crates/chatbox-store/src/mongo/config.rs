@@ -47,6 +47,8 @@ pub struct MongoConfig {
     pub create_indexes: bool,
     /// Retry of transient failures.
     pub retry: RetryConfig,
+    /// Operations slower than this are logged and counted (milliseconds; 0 = never).
+    pub slow_threshold_ms: u64,
 }
 
 impl Default for MongoConfig {
@@ -62,6 +64,7 @@ impl Default for MongoConfig {
             max_pool_size: DEFAULT_MAX_POOL_SIZE,
             create_indexes: true,
             retry: RetryConfig::default(),
+            slow_threshold_ms: 0,
         }
     }
 }

@@ -10,7 +10,9 @@ use chatbox_core::{LlmProvider, Store};
 use chatbox_llm::{LlmConfig, ProviderConfig, ProviderKind};
 use chatbox_session::{Engine, EngineDeps};
 use chatbox_store::mongo::DataProblem;
-use chatbox_store::{Cipher, MongoConfig, MongoStore, RetryConfig, SqliteConfig, SqliteStore};
+use chatbox_store::{
+    Cipher, MongoConfig, MongoStore, RetryConfig, SqliteConfig, SqliteStore, TimedStore,
+};
 use chatbox_ws::Edge;
 use tokio::net::TcpListener;
 
@@ -42,7 +44,12 @@ impl App {
             admin_panel_url: settings.admin_panel_url.clone(),
         };
         let engine = Engine::new(deps, settings.engine.clone());
-        let edge = Edge::new(engine.clone(), settings.edge.clone())?;
+        let mut edge = Edge::new(engine.clone(), settings.edge.clone())?;
+        if settings.features.metrics
+            && let Some(render) = crate::telemetry::prometheus()
+        {
+            edge = edge.with_metrics(render);
+        }
         let router = Router::new()
             .nest(&settings.path_prefix, chatbox_ws::router(edge.clone()))
             .merge(chatbox_ws::web_ui::prefix_slash(&settings.path_prefix))
@@ -187,7 +194,8 @@ async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, ServerError>
     Ok(match &settings.store {
         StoreSettings::Mongo(m) => {
             tracing::info!(database = %m.database, collection = %m.collection, "store: MongoDB");
-            Arc::new(MongoStore::connect(mongo_config(m), cipher).await?)
+            let store = MongoStore::connect(mongo_config(m), cipher).await?;
+            Arc::new(TimedStore::new("mongo", Arc::new(store)))
         }
         StoreSettings::Sqlite { data_dir } => {
             let config = SqliteConfig {
@@ -196,7 +204,7 @@ async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, ServerError>
             };
             let store = SqliteStore::open(config, cipher).await?;
             tracing::info!(path = %store.path().display(), "store: embedded SQLite");
-            Arc::new(store)
+            Arc::new(TimedStore::new("sqlite", Arc::new(store)))
         }
     })
 }

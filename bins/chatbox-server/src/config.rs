@@ -4,6 +4,7 @@
 
 mod edge;
 mod engine;
+mod features;
 mod file;
 mod go_keys;
 mod notify;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use chatbox_session::EngineConfig;
 use chatbox_ws::EdgeConfig;
 
+pub use self::features::Features;
 pub use self::notify::NotifySettings;
 pub use self::uploads::{
     BlobSettings, DEFAULT_UPLOAD_MAX_SIZE, S3Settings, UploadSettings, parse_size,
@@ -175,6 +177,8 @@ pub struct Settings {
     pub uploads: UploadSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Optional features.
+    pub features: Features,
     /// Settings accepted but unused (mostly the Go service's), one line each, for the log.
     pub warnings: Vec<String>,
 }
@@ -243,6 +247,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         mongo,
         llm,
         uploads,
+        features,
         log,
         database,
         dbs,
@@ -284,6 +289,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         DEFAULT_SHUTDOWN_TIMEOUT,
     );
     let log = logging(r, log);
+    let features = features::resolve(r, features);
 
     let path_prefix = match r.pick(
         "CHATBOX_PATH_PREFIX",
@@ -386,6 +392,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         generated_secret,
         notify,
         log,
+        features,
         warnings: std::mem::take(&mut r.warnings),
     }
 }

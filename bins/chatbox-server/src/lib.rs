@@ -15,6 +15,7 @@ pub mod error;
 pub mod healthcheck;
 pub mod listener;
 pub mod secret;
+pub mod telemetry;
 
 pub use app::App;
 pub use config::{Args, Settings, load};

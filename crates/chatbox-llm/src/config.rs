@@ -27,6 +27,17 @@ pub enum ProviderKind {
     Dify,
 }
 
+impl ProviderKind {
+    /// The lowercase name used in configuration and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Dify => "dify",
+        }
+    }
+}
+
 /// Default time to connect, in milliseconds.
 pub const DEFAULT_CONNECT_MS: u64 = 10_000;
 /// Default time from sending the request to the first text token, in milliseconds.

@@ -95,6 +95,8 @@ pub fn build_providers(config: &LlmConfig) -> Result<Vec<Arc<dyn LlmProvider>>, 
 pub(crate) struct Inner<W> {
     pub(crate) id: String,
     pub(crate) name: String,
+    pub(crate) kind: &'static str,
+    pub(crate) model: String,
     pub(crate) http: reqwest::Client,
     pub(crate) wire: W,
     pub(crate) timeouts: TimeoutConfig,
@@ -113,6 +115,8 @@ impl<W: Wire> HttpProvider<W> {
             inner: Arc::new(Inner {
                 id: config.id.clone(),
                 name: config.name.clone(),
+                kind: config.kind.as_str(),
+                model: config.model.clone(),
                 http,
                 wire,
                 timeouts: config.timeouts.clone(),
@@ -131,6 +135,14 @@ impl<W: Wire> LlmProvider for HttpProvider<W> {
 
     fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    fn kind(&self) -> &str {
+        self.inner.kind
+    }
+
+    fn model(&self) -> &str {
+        &self.inner.model
     }
 
     fn stream_chat(&self, request: ChatRequest) -> ChunkStream {

@@ -110,6 +110,7 @@ impl Sink {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close.set(CloseReason::SlowConsumer);
+                crate::metrics::slow_consumer_closed();
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -279,6 +280,7 @@ impl Inputs {
     /// Sends an error to this connection only, without a `seq` (it is not part of the session's
     /// stream). Used by the edge for frames that fail validation.
     pub fn direct_error(&self, code: ErrorCode, message: &str) {
+        crate::metrics::message_error();
         let env = Envelope::error(code, message, Utc::now()).with_session(&self.session_id);
         let _ = self.direct.try_send(Arc::from(env.encode()));
     }

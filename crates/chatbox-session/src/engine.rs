@@ -112,6 +112,13 @@ impl Shared {
 
     /// Tells subscribed admins that `kind` happened to `session`.
     pub(crate) fn emit(&self, session: &Session, kind: SessionEventKind) {
+        match &kind {
+            SessionEventKind::Ended => crate::metrics::session_ended(),
+            SessionEventKind::Takeover { .. } => crate::metrics::takeover(),
+            SessionEventKind::Release { .. } => crate::metrics::release(),
+            SessionEventKind::Created => crate::metrics::session_created(),
+            SessionEventKind::HelpRequested => crate::metrics::help_requested(),
+        }
         // No subscriber is not an error: nobody is watching the dashboard.
         let _ = self.events.send(SessionEvent {
             session_id: session.id.clone(),

@@ -31,6 +31,7 @@ mod engine;
 mod fanout;
 mod handoff;
 mod help;
+mod metrics;
 mod history;
 mod ops;
 mod rate_limit;

@@ -136,6 +136,7 @@ impl Registry {
 
     fn publish(&self) {
         self.live.send_replace(self.sessions.len());
+        crate::metrics::live_sessions(self.sessions.len());
     }
 
     /// Number of live sessions.

@@ -74,6 +74,9 @@ pub(crate) async fn run(
         mailbox: mailbox.clone(),
         armed: true,
     };
+    crate::metrics::llm_request(provider.as_ref());
+    let started = std::time::Instant::now();
+    let mut first = true;
     let mut stream = provider.stream_chat(request);
     loop {
         let event = tokio::select! {
@@ -90,6 +93,17 @@ pub(crate) async fn run(
                 None => ReplyEvent::Failed(LlmError::Protocol("stream ended without finishing".into())),
             },
         };
+        match &event {
+            ReplyEvent::Chunk(_) if first => {
+                first = false;
+                crate::metrics::llm_first_token(provider.as_ref(), started.elapsed());
+            }
+            ReplyEvent::Chunk(_) => {}
+            ReplyEvent::Finished(usage) => {
+                crate::metrics::tokens_used(provider.as_ref(), usage.total())
+            }
+            ReplyEvent::Failed(_) => crate::metrics::llm_error(provider.as_ref()),
+        }
         let last = !matches!(event, ReplyEvent::Chunk(_));
         if last {
             guard.armed = false;

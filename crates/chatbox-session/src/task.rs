@@ -312,6 +312,9 @@ impl SessionTask {
             }
             env
         });
+        if let Some(r) = recovered {
+            crate::metrics::resume(r);
+        }
         let _ = done.send(Attached { recovered, frames });
         if participant == Participant::Admin
             && let Err(e) = self.take_over(&identity).await
@@ -404,6 +407,7 @@ impl SessionTask {
             && let Err(wait) = self.check_message_rate(&input.identity.user_id)
         {
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            crate::metrics::message_rate_limited();
             return self
                 .fanout
                 .direct_env(input.conn, Envelope::rate_limited(ms, now));

@@ -17,9 +17,11 @@ pub mod error;
 pub mod mongo;
 pub mod retry;
 pub mod sqlite;
+pub mod timed;
 
 pub use crypto::Cipher;
 pub use error::Error;
 pub use mongo::{MongoConfig, MongoStore};
 pub use retry::RetryConfig;
 pub use sqlite::{SqliteConfig, SqliteStore};
+pub use timed::TimedStore;

@@ -148,8 +148,6 @@ impl MongoStore {
         })
         .await;
         let took = started.elapsed();
-        metrics::histogram!("chatbox_store_operation_seconds", "backend" => "mongo", "op" => name)
-            .record(took.as_secs_f64());
         if self.slow_threshold.is_some_and(|slow| took >= slow) {
             metrics::counter!("chatbox_store_slow_operations_total", "backend" => "mongo", "op" => name)
                 .increment(1);

@@ -35,6 +35,7 @@ pub enum Refused {
 pub struct Slot {
     limiter: Arc<ConnectionLimiter>,
     user: UserId,
+    opened: std::time::Instant,
 }
 
 impl ConnectionLimiter {
@@ -55,15 +56,19 @@ impl ConnectionLimiter {
     pub fn try_acquire(self: &Arc<Self>, user: &UserId) -> Result<Slot, Refused> {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         if counts.total >= self.max_total {
+            crate::metrics::connection_refused();
             return Err(Refused::Process);
         }
         let n = counts.per_user.entry(user.clone()).or_insert(0);
         if *n >= self.max {
+            crate::metrics::connection_refused();
             return Err(Refused::User);
         }
         *n += 1;
         counts.total += 1;
+        crate::metrics::connection_opened();
         Ok(Slot {
+            opened: std::time::Instant::now(),
             limiter: Arc::clone(self),
             user: user.clone(),
         })
@@ -97,6 +102,7 @@ impl Drop for Slot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         counts.total = counts.total.saturating_sub(1);
+        crate::metrics::connection_closed(self.opened.elapsed());
         if let Some(n) = counts.per_user.get_mut(&self.user) {
             *n = n.saturating_sub(1);
             if *n == 0 {

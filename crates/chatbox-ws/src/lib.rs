@@ -16,6 +16,7 @@ pub mod api_error;
 pub mod auth;
 pub mod client_addr;
 pub mod config;
+pub mod metrics;
 pub mod conn_limit;
 mod cors;
 mod event_feed;

@@ -56,26 +56,35 @@ pub async fn readyz(State(edge): State<Edge>) -> Response {
             json!({"status": "not ready", "reason": "Store connectivity check failed"})
         }
     };
+    // Provider health is reported, never a reason to leave the Service: a vendor outage would
+    // take every pod out at once, and users would lose even their history.
     let mut providers = Map::new();
     let mut any_ready = false;
     for p in engine.providers() {
         let state = match p.health().await {
             ProviderHealth::Ready => {
                 any_ready = true;
+                metrics::gauge!("chatbox_llm_provider_up", "provider_id" => p.id().to_owned())
+                    .set(1.0);
                 json!({"status": "ready"})
             }
-            ProviderHealth::NotReady(reason) => json!({"status": "not ready", "reason": reason}),
+            ProviderHealth::NotReady(reason) => {
+                metrics::gauge!("chatbox_llm_provider_up", "provider_id" => p.id().to_owned())
+                    .set(0.0);
+                json!({"status": "not ready", "reason": reason})
+            }
         };
         providers.insert(p.id().to_owned(), state);
     }
+    let configured = !providers.is_empty();
     let llm = if any_ready {
         json!({"status": "ready", "providers_count": providers.len(), "providers": providers})
-    } else if providers.is_empty() {
+    } else if !configured {
         json!({"status": "not ready", "reason": "No LLM providers configured"})
     } else {
-        json!({"status": "not ready", "reason": "No LLM provider is ready", "providers": providers})
+        json!({"status": "degraded", "reason": "No LLM provider is answering its health check", "providers": providers})
     };
-    let ready = store["status"] == "ready" && llm["status"] == "ready";
+    let ready = store["status"] == "ready" && configured;
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "timestamp": session_json::time(Utc::now()),

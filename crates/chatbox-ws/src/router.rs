@@ -15,10 +15,11 @@ use crate::api_error::ApiError;
 use crate::auth::{AuthError, JwtVerifier};
 use crate::config::EdgeConfig;
 use crate::conn_limit::ConnectionLimiter;
+use crate::metrics::{self, MetricsRender};
 use crate::{admin, rest, web_ui, ws};
 
 /// What the edge's handlers share. Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Edge {
     engine: Engine,
     verifier: JwtVerifier,
@@ -27,6 +28,30 @@ pub struct Edge {
     connections: TaskTracker,
     public_rate: Arc<Mutex<RateLimiter<IpAddr>>>,
     admin_rate: Arc<Mutex<RateLimiter<UserId>>>,
+    metrics: Option<MetricsRender>,
+}
+
+impl std::fmt::Debug for MetricsSlot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(render)"
+        } else {
+            "None"
+        })
+    }
+}
+
+struct MetricsSlot<'a>(&'a Option<MetricsRender>);
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("engine", &self.engine)
+            .field("config", &self.config)
+            .field("limiter", &self.limiter)
+            .field("metrics", &MetricsSlot(&self.metrics))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Edge {
@@ -56,7 +81,20 @@ impl Edge {
                 Duration::from_secs(60),
             ))),
             admin_rate: Arc::new(Mutex::new(admin_rate)),
+            metrics: None,
         })
+    }
+
+    /// Serves `P/metrics/prometheus` with `render` (the server's Prometheus recorder).
+    #[must_use]
+    pub fn with_metrics(mut self, render: MetricsRender) -> Self {
+        self.metrics = Some(render);
+        self
+    }
+
+    /// The metrics renderer, when metrics are on.
+    pub(crate) fn metrics_render(&self) -> Option<&MetricsRender> {
+        self.metrics.as_ref()
     }
 
     /// The engine.
@@ -97,9 +135,10 @@ impl Edge {
             .public_rate
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        limiter
-            .check(&key, Instant::now())
-            .map_err(ApiError::rate_limited)
+        limiter.check(&key, Instant::now()).map_err(|wait| {
+            metrics::request_rate_limited();
+            ApiError::rate_limited(wait)
+        })
     }
 
     /// Counts one admin API request by `admin`; refuses with 429 past the admin rate limit.
@@ -108,7 +147,10 @@ impl Edge {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .check(admin, Instant::now())
-            .map_err(ApiError::rate_limited)
+            .map_err(|wait| {
+                metrics::request_rate_limited();
+                ApiError::rate_limited(wait)
+            })
     }
 
     /// The per-user connection limiter.
@@ -139,9 +181,11 @@ pub fn router(edge: Edge) -> Router {
         .route("/admin/metrics", get(admin::metrics))
         .route("/admin/takeover/{id}", post(admin::takeover))
         .route("/admin/release/{id}", post(admin::release))
+        .route("/metrics/prometheus", get(metrics::prometheus))
         .merge(web_ui::routes(&edge.config().parent_origins))
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .route_layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(edge);
     match cors {
         Some(layer) => router.layer(layer),

@@ -285,7 +285,13 @@ async fn write_loop(
                 None => return,
             },
             out = conn.recv() => match out {
-                Outbound::Frame(frame) => write(wr, Frame::text(Payload::Borrowed(frame.as_bytes())), timing.write).await,
+                Outbound::Frame(frame) => {
+                    let ok = write(wr, Frame::text(Payload::Borrowed(frame.as_bytes())), timing.write).await;
+                    if ok {
+                        crate::metrics::message_sent();
+                    }
+                    ok
+                }
                 Outbound::Close(reason) => {
                     write(wr, Frame::close(reason.code(), reason.text().as_bytes()), timing.write).await;
                     return;
@@ -381,6 +387,7 @@ impl Reader {
             Ok(frame) => frame,
             Err(e) => return self.inputs.direct_error(e.code(), &e.to_string()),
         };
+        crate::metrics::message_received();
         if frame.command == ClientCommand::Ping {
             return self.inputs.pong().await;
         }

@@ -61,6 +61,7 @@ pub(super) struct FileConfig {
     pub(super) mongo: MongoSection,
     pub(super) llm: LlmSection,
     pub(super) uploads: UploadsSection,
+    pub(super) features: super::features::FeaturesSection,
     // The Go service's sections.
     pub(super) log: LogSection,
     pub(super) database: DatabaseSection,

@@ -216,6 +216,16 @@ pub trait LlmProvider: Send + Sync + 'static {
     /// The display name.
     fn name(&self) -> &str;
 
+    /// The vendor protocol (`openai`, `anthropic`, `dify`), for metrics labels.
+    fn kind(&self) -> &str {
+        "other"
+    }
+
+    /// The vendor's model name, for metrics labels (empty when the vendor picks it).
+    fn model(&self) -> &str {
+        ""
+    }
+
     /// Streams a reply (lazy; see the module docs).
     fn stream_chat(&self, request: ChatRequest) -> ChunkStream;
 

@@ -311,7 +311,13 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
 
     let (edge, generated_secret) = edge::resolve(r, &mut c, dev);
     let (encryption_key, encryption_key_previous) = encryption_keys(r, &mut c);
-    let engine = engine::resolve(r, &mut c);
+    let engine = EngineConfig {
+        takeover_enabled: features.admin_takeover,
+        help_enabled: features.help_requests,
+        uploads_enabled: features.file_uploads,
+        voice_enabled: features.voice_messages,
+        ..engine::resolve(r, &mut c)
+    };
 
     let data_dir = store::data_dir(r, c.data_dir.take());
     let uploads = uploads::resolve(

@@ -68,6 +68,33 @@ pub struct EngineConfig {
     /// How often pending help notifications are retried (seconds); they are also retried at
     /// startup.
     pub notify_retry_secs: u64,
+    /// Admins may take conversations over (`ENABLE_ADMIN_TAKEOVER`); off answers
+    /// `FEATURE_DISABLED`.
+    pub takeover_enabled: bool,
+    /// Users may ask for a human (`ENABLE_HELP_REQUESTS`); off answers `FEATURE_DISABLED`.
+    pub help_enabled: bool,
+    /// Users may send files and photos (`ENABLE_FILE_UPLOADS`).
+    pub uploads_enabled: bool,
+    /// Users may send voice notes (`ENABLE_VOICE_MESSAGES`).
+    pub voice_enabled: bool,
+}
+
+impl EngineConfig {
+    /// The optional features that are on, as the page reads them from `connection_status`
+    /// (`metadata.features`, comma-separated).
+    pub fn features(&self) -> String {
+        [
+            (self.help_enabled, "help"),
+            (self.takeover_enabled, "takeover"),
+            (self.uploads_enabled, "uploads"),
+            (self.voice_enabled, "voice"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
+    }
 }
 
 impl Default for EngineConfig {
@@ -88,6 +115,10 @@ impl Default for EngineConfig {
             max_sessions_per_user: DEFAULT_MAX_SESSIONS_PER_USER,
             admin_grace_secs: DEFAULT_ADMIN_GRACE_SECS,
             notify_retry_secs: DEFAULT_NOTIFY_RETRY_SECS,
+            takeover_enabled: true,
+            help_enabled: true,
+            uploads_enabled: true,
+            voice_enabled: true,
         }
     }
 }

@@ -34,6 +34,9 @@ pub enum EngineError {
     /// The caller may not do this (not an admin, or not the assisting admin).
     #[error("not allowed")]
     Forbidden,
+    /// The feature is switched off in this deployment.
+    #[error("{0} is disabled on this server")]
+    Disabled(&'static str),
 }
 
 impl EngineError {
@@ -47,6 +50,7 @@ impl EngineError {
             Self::NotFound => ErrorCode::NotFound,
             Self::Conflict => ErrorCode::Conflict,
             Self::Forbidden => ErrorCode::Forbidden,
+            Self::Disabled(_) => ErrorCode::FeatureDisabled,
         }
     }
 }

@@ -34,6 +34,9 @@ impl SessionTask {
         if !admin.is_admin() {
             return Err(EngineError::Forbidden);
         }
+        if !self.shared.config.takeover_enabled {
+            return Err(EngineError::Disabled("admin takeover"));
+        }
         let assistant = Assistant {
             admin_id: admin.user_id.clone(),
             admin_name: admin.name.clone(),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chatbox_core::outbox::{Delivery, DeliveryState, HelpRequest};
 use chatbox_core::ports::notify::HelpNotice;
 use chatbox_core::ports::store::SessionPatch;
-use chatbox_core::protocol::Envelope;
+use chatbox_core::protocol::{Envelope, ErrorCode};
 use chatbox_core::{Identity, Sender};
 use chrono::Utc;
 use rand::Rng;
@@ -69,6 +69,14 @@ impl SessionTask {
         note: Option<String>,
     ) {
         let now = Utc::now();
+        if !self.shared.config.help_enabled {
+            let env = Envelope::error(
+                ErrorCode::FeatureDisabled,
+                "Help requests are disabled on this server",
+                now,
+            );
+            return self.fanout.direct_env(conn, env);
+        }
         let open = self
             .help_open_since
             .is_some_and(|t| t.elapsed() < HELP_OPEN_FOR)

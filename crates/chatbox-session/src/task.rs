@@ -304,12 +304,14 @@ impl SessionTask {
         let session = &self.session;
         let models = self.shared.models();
         let model = self.current_model();
+        let features = self.shared.config.features();
         let (recovered, frames) = self.fanout.attach(sink, last_seq, |_, recovered| {
             let mut env =
                 Envelope::connection_status(&session.id, &user, &model, models, Utc::now());
             if let Some(r) = recovered {
                 env.set_meta("recovered", r.to_string());
             }
+            env.set_meta("features", features.clone());
             env
         });
         if let Some(r) = recovered {

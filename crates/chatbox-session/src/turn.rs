@@ -28,12 +28,13 @@ use crate::store_call::{bounded, retried};
 use crate::task::SessionTask;
 
 /// Metadata keys the server sets; a client cannot supply them.
-const SERVER_KEYS: [&str; 15] = [
+const SERVER_KEYS: [&str; 16] = [
     "admin_id",
     "admin_name",
     "cancelled",
     "channels",
     "done",
+    "features",
     "incomplete",
     "merged",
     "model_id",

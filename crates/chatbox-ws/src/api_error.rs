@@ -131,6 +131,11 @@ impl From<chatbox_session::EngineError> for ApiError {
                 "Another admin is assisting this session",
             ),
             E::Forbidden => Self::forbidden(),
+            E::Disabled(what) => Self::new(
+                StatusCode::FORBIDDEN,
+                "FEATURE_DISABLED",
+                format!("{what} is disabled on this server"),
+            ),
             E::StoreTimeout => {
                 tracing::error!("store operation timed out");
                 Self::unavailable("Storage temporarily unavailable")

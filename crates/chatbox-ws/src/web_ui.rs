@@ -1,5 +1,5 @@
-//! The web UI of CONTRACT §8: the sessions and chat pages with their scripts and styles, embedded
-//! in the binary from `web/public/` and served under the prefix.
+//! The web UI of CONTRACT §8: the sessions, chat and admin dashboard pages with their scripts and
+//! styles, embedded in the binary from `web/public/` and served under the prefix.
 //!
 //! Every file gets an `ETag` (a hash of its bytes, computed once when the router is built) with
 //! `Cache-Control: no-cache`, so browsers revalidate cheaply and never run stale code after an
@@ -47,6 +47,11 @@ const SOURCES: &[Source] = &[
         body: include_str!("../../../web/public/chat.html"),
     },
     Source {
+        name: "/admin.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_str!("../../../web/public/admin.html"),
+    },
+    Source {
         name: "/style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../../../web/public/style.css"),
@@ -70,6 +75,21 @@ const SOURCES: &[Source] = &[
         name: "/sessions.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../../web/public/sessions.js"),
+    },
+    Source {
+        name: "/admin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../web/public/admin.js"),
+    },
+    Source {
+        name: "/watch.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../web/public/watch.js"),
+    },
+    Source {
+        name: "/feed.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../../web/public/feed.js"),
     },
 ];
 
@@ -298,6 +318,20 @@ mod tests {
         assert_eq!(html_attr_escape("a\"<b>'&"), "a&quot;&lt;b&gt;&#39;&amp;");
         let _router: Router<()> = routes(&["https://a.example".into(), "bad origin".into()]);
         let _slash: Router<()> = prefix_slash("/chatbox");
+    }
+
+    #[test]
+    fn every_file_of_web_public_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/public");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("web/public is readable")
+            .filter_map(Result::ok)
+            .map(|e| format!("/{}", e.file_name().to_string_lossy()))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = SOURCES.iter().map(|s| s.name.to_owned()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk);
     }
 
     #[test]

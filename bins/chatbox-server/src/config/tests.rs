@@ -568,3 +568,18 @@ fn both_provider_lists_at_once_are_ambiguous() {
     let errs = load(&args, &env).unwrap_err();
     assert!(errs.to_string().contains("chatbox.llm.providers"), "{errs}");
 }
+
+#[test]
+fn feature_switches_reach_the_engine_and_bad_values_are_named() {
+    let s = prod_with(&[
+        ("ENABLE_ADMIN_TAKEOVER", "false"),
+        ("ENABLE_HELP_REQUESTS", "0"),
+        ("ENABLE_METRICS", "off"),
+    ])
+    .unwrap();
+    assert!(!s.engine.takeover_enabled && !s.engine.help_enabled);
+    assert!(!s.features.metrics);
+    assert!(s.engine.uploads_enabled && s.engine.voice_enabled);
+    let errs = prod_with(&[("ENABLE_FILE_UPLOADS", "maybe")]).unwrap_err();
+    assert!(errs.to_string().contains("ENABLE_FILE_UPLOADS"), "{errs}");
+}

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Conflict,
     /// The session's input queue is full.
     SessionBusy,
+    /// The feature is switched off in this deployment (`ENABLE_*`).
+    FeatureDisabled,
 }
 
 impl ErrorCode {
@@ -53,11 +55,12 @@ impl ErrorCode {
             Self::StorageError => "STORAGE_ERROR",
             Self::Conflict => "CONFLICT",
             Self::SessionBusy => "SESSION_BUSY",
+            Self::FeatureDisabled => "FEATURE_DISABLED",
         }
     }
 
     /// Every code, in contract order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         Self::InvalidFormat,
         Self::MissingField,
         Self::UnknownType,
@@ -71,6 +74,7 @@ impl ErrorCode {
         Self::StorageError,
         Self::Conflict,
         Self::SessionBusy,
+        Self::FeatureDisabled,
     ];
 }
 

@@ -1,6 +1,7 @@
 //! The admin API over real sockets: who may call it, lists, metrics, a session's history, and
 //! takeover / release driving a live conversation.
 
+use chatbox_session::EngineConfig;
 use chatbox_ws::EdgeConfig;
 use serde_json::{Value, json};
 
@@ -334,4 +335,24 @@ async fn a_user_id_with_a_slash_is_data() {
     let (code, page) = api(&s, "GET", "/admin/users/team%2Fann/sessions", &admin).await;
     assert_eq!(code, 200, "{page}");
     assert_eq!(page["sessions"][0]["session_id"], sid);
+}
+
+#[tokio::test]
+async fn switched_off_features_answer_feature_disabled_and_are_not_offered() {
+    let engine = EngineConfig {
+        takeover_enabled: false,
+        help_enabled: false,
+        ..EngineConfig::default()
+    };
+    let s = serve_engine(EdgeConfig::default(), engine).await;
+    let (mut c, sid) = chat_once(&s, "u1").await;
+    send(&mut c, json!({"type": "help_request"})).await;
+    let refused = json(&mut c).await;
+    assert_eq!(refused["error"]["code"], "FEATURE_DISABLED", "{refused}");
+    let admin = token("boss", &["admin"]);
+    let (code, body) = api(&s, "POST", &format!("/admin/takeover/{sid}"), &admin).await;
+    assert_eq!((code, &body["code"]), (403, &json!("FEATURE_DISABLED")), "{body}");
+    let mut again = ws(&s, &format!("/ws?session_id={sid}"), &token("u1", &[])).await;
+    let status = json(&mut again).await;
+    assert_eq!(status["metadata"]["features"], "uploads,voice", "{status}");
 }

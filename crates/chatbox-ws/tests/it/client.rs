@@ -21,7 +21,12 @@ pub struct Server {
 }
 
 pub async fn serve(edge_config: EdgeConfig) -> Server {
-    serve_at("/chatbox", edge_config, |api| {
+    serve_engine(edge_config, EngineConfig::default()).await
+}
+
+/// [`serve`] with engine settings of the test's choosing.
+pub async fn serve_engine(edge_config: EdgeConfig, engine_config: EngineConfig) -> Server {
+    serve_full("/chatbox", edge_config, engine_config, |api| {
         Router::new().nest("/chatbox", api)
     })
     .await
@@ -33,6 +38,15 @@ pub async fn serve_at(
     edge_config: EdgeConfig,
     mount: impl FnOnce(Router) -> Router,
 ) -> Server {
+    serve_full(prefix, edge_config, EngineConfig::default(), mount).await
+}
+
+async fn serve_full(
+    prefix: &str,
+    edge_config: EdgeConfig,
+    engine_config: EngineConfig,
+    mount: impl FnOnce(Router) -> Router,
+) -> Server {
     let store = Arc::new(MemoryStore::new());
     let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
     let engine = Engine::new(
@@ -42,7 +56,7 @@ pub async fn serve_at(
             notifiers: vec![],
             admin_panel_url: None,
         },
-        EngineConfig::default(),
+        engine_config,
     );
     let config = EdgeConfig {
         jwt_secret: SECRET.into(),

@@ -443,7 +443,11 @@ impl Engine {
             tx.clone(),
             Arc::clone(&status),
         );
-        self.shared.tracker.spawn(task.run(rx));
+        let span =
+            tracing::info_span!(parent: None, "session", id = %session.id, user = %session.user_id);
+        self.shared
+            .tracker
+            .spawn(tracing::Instrument::instrument(task.run(rx), span));
         registry.insert(
             session.id.clone(),
             session.user_id.clone(),

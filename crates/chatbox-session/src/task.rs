@@ -171,6 +171,7 @@ impl SessionTask {
     }
 
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        tracing::debug!("session task started");
         let idle_for = Duration::from_secs(self.shared.config.idle_evict_secs);
         let admin_grace = Duration::from_secs(self.shared.config.admin_grace_secs);
         let mut idle_since: Option<Instant> = None;

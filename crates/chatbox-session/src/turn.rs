@@ -142,7 +142,9 @@ impl SessionTask {
         let mailbox = self.mailbox.clone();
         self.shared
             .tracker
-            .spawn(reply::run(provider, request, reply_id, cancel, mailbox));
+            .spawn(tracing::Instrument::in_current_span(reply::run(
+                provider, request, reply_id, cancel, mailbox,
+            )));
     }
 
     pub(crate) async fn reply_event(&mut self, id: u64, event: ReplyEvent) {
@@ -206,6 +208,20 @@ impl SessionTask {
 
     /// Publishes the done frame, preceded by `STORAGE_ERROR` when the reply was not stored.
     fn end_reply(&mut self, mut done: Envelope, persisted: bool) {
+        tracing::debug!(
+            persisted,
+            tokens = done
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("tokens"))
+                .map(String::as_str),
+            response_ms = done
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("response_ms"))
+                .map(String::as_str),
+            "reply finished"
+        );
         if !persisted {
             self.fanout.publish(Envelope::error(
                 ErrorCode::StorageError,

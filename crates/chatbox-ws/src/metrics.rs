@@ -57,15 +57,29 @@ pub(crate) fn request_rate_limited() {
     metrics::counter!("chatbox_ratelimit_blocked_total", "limiter" => "message").increment(1);
 }
 
-/// Times every request by its route template (`/sessions/{id}`, never the concrete path).
+/// Times every request by its route template and runs it in a span naming that template — never
+/// the concrete path or query, which may carry a token.
 pub(crate) async fn track_http(request: Request, next: Next) -> Response {
     let endpoint = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!("request", %method, route = %endpoint);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = tracing::Instrument::instrument(
+        async {
+            let response = next.run(request).await;
+            tracing::debug!(
+                status = response.status().as_u16(),
+                ms = started.elapsed().as_millis() as u64,
+                "request served"
+            );
+            response
+        },
+        span,
+    )
+    .await;
     metrics::histogram!("chatbox_http_request_duration_seconds", "endpoint" => endpoint, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response

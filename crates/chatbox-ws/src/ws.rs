@@ -138,22 +138,26 @@ pub async fn upgrade(
         watch: query.mode.as_deref() == Some("watch"),
     };
     let tracked = edge.clone();
-    tracked.spawn_connection(async move {
-        match upgraded.await {
-            Ok(ws) => {
-                serve(
-                    ws,
-                    edge,
-                    verified.identity,
-                    verified.expires_at,
-                    connect,
-                    slot,
-                )
-                .await
+    let span = tracing::info_span!(parent: None, "ws", user = %verified.identity.user_id);
+    tracked.spawn_connection(tracing::Instrument::instrument(
+        async move {
+            match upgraded.await {
+                Ok(ws) => {
+                    serve(
+                        ws,
+                        edge,
+                        verified.identity,
+                        verified.expires_at,
+                        connect,
+                        slot,
+                    )
+                    .await
+                }
+                Err(e) => tracing::debug!(error = %e, "websocket upgrade did not complete"),
             }
-            Err(e) => tracing::debug!(error = %e, "websocket upgrade did not complete"),
-        }
-    });
+        },
+        span,
+    ));
     response.map(|_| Body::empty())
 }
 
@@ -217,7 +221,7 @@ async fn serve(
         edge: edge.clone(),
         max_message: cfg.max_message_size,
     };
-    let reader = tokio::spawn(reader.run(rd));
+    let reader = tokio::spawn(tracing::Instrument::in_current_span(reader.run(rd)));
     let timing = Timing {
         ping: Duration::from_secs(cfg.ping_interval_secs.max(1)),
         silence_ms: i64::try_from(cfg.pong_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),

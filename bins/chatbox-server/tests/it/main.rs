@@ -9,6 +9,7 @@ mod admin;
 mod channels;
 mod flows;
 mod legacy;
+mod logs;
 mod metrics;
 mod notify;
 mod process;

@@ -1,7 +1,36 @@
 // Chatbox client: token handling, REST calls and the resuming WebSocket.
-// Shared by the chat, sessions (and admin) pages; no DOM rendering here.
+// Shared by the chat, sessions and admin pages; no DOM rendering here.
 
 const TOKEN_KEY = 'jwt_token';
+
+// The token lives in memory. Storage is only a bonus that survives a reload: a cross-site frame
+// is denied sessionStorage outright (reading the property throws SecurityError), and the pages
+// must work there all the same, asking the embedding parent instead.
+let memoryToken = null;
+
+function storage() {
+  try {
+    return window.sessionStorage;
+  } catch {
+    return null;
+  }
+}
+
+function stored() {
+  try {
+    return storage()?.getItem(TOKEN_KEY) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function remember(token) {
+  try {
+    storage()?.setItem(TOKEN_KEY, token);
+  } catch {
+    // Storage denied or full: the token stays in memory only.
+  }
+}
 
 /** The prefix the pages are served under (e.g. "/chatbox"), from the page's own path. */
 export function basePath() {
@@ -15,12 +44,12 @@ export function parentOrigins() {
   return (meta?.content ?? '').split(/\s+/).filter((o) => /^https?:\/\/[^\s/]+$/.test(o));
 }
 
-/** Moves a `?token=` into sessionStorage and out of the address bar; returns the current token. */
+/** Moves a `?token=` into memory (and storage when allowed) and out of the address bar; returns the current token. */
 export function takeToken() {
   const url = new URL(location.href);
   const fromUrl = url.searchParams.get('token');
   if (fromUrl) {
-    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    setToken(fromUrl);
     url.searchParams.delete('token');
     history.replaceState(history.state, '', url.pathname + url.search + url.hash);
   }
@@ -28,22 +57,29 @@ export function takeToken() {
 }
 
 export function getToken() {
-  return sessionStorage.getItem(TOKEN_KEY);
+  if (!memoryToken) memoryToken = stored();
+  return memoryToken;
 }
 
 export function setToken(token) {
-  sessionStorage.setItem(TOKEN_KEY, token);
+  memoryToken = token;
+  remember(token);
+}
+
+/** The token's claims (unverified: for display only; the server decides), or null. */
+export function tokenClaims(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(part), (c) => c.charCodeAt(0))));
+  } catch {
+    return null;
+  }
 }
 
 /** The token's `exp` in ms since the epoch, or null. */
 export function tokenExpiry(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(part));
-    return typeof claims.exp === 'number' ? claims.exp * 1000 : null;
-  } catch {
-    return null;
-  }
+  const exp = tokenClaims(token)?.exp;
+  return typeof exp === 'number' ? exp * 1000 : null;
 }
 
 function embedded() {
@@ -84,10 +120,11 @@ export function watchParentToken(onToken) {
 
 /** An error answer of the API: `status`, `code` and the server's message. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfterSecs = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfterSecs = retryAfterSecs;
   }
 }
 
@@ -109,8 +146,20 @@ export async function api(path, { method = 'GET', token = getToken(), body } = {
     throw new ApiError(0, 'NETWORK', 'Network error');
   }
   const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new ApiError(res.status, json.code ?? 'HTTP', json.error ?? res.statusText);
+  if (!res.ok) {
+    const retry = Number.parseInt(res.headers.get('Retry-After') ?? '', 10);
+    throw new ApiError(res.status, json.code ?? 'HTTP', json.error ?? res.statusText, Number.isFinite(retry) ? retry : null);
+  }
   return json;
+}
+
+/**
+ * The WebSocket URL `P/ws?...` on the serving host. A browser cannot set a header on a
+ * WebSocket, so the token travels in the query (the server never logs it).
+ */
+export function wsUrl(params) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}${basePath()}/ws?${new URLSearchParams(params)}`;
 }
 
 /**
@@ -120,10 +169,12 @@ export async function api(path, { method = 'GET', token = getToken(), body } = {
  * Callbacks: `onStatus(state, detail)` with state connecting|connected|reconnecting|disconnected;
  * `onAttach(status, {resumed, recovered})` for the first `connection_status` of every socket
  * (when it is not a complete resume the page reloads history); `onFrame(frame)` for the rest.
+ * `mode: "watch"` opens an admin's read-only watch of `sessionId` (CONTRACT §4).
  */
 export class ChatSocket {
-  constructor({ sessionId = null, onStatus, onAttach, onFrame }) {
+  constructor({ sessionId = null, mode = null, onStatus, onAttach, onFrame }) {
     this.sessionId = sessionId;
+    this.mode = mode;
     this.lastSeq = null;
     this.onStatus = onStatus;
     this.onAttach = onAttach;
@@ -148,12 +199,12 @@ export class ChatSocket {
     }
     clearTimeout(this.timer);
     this.stopped = false;
-    const q = new URLSearchParams({ token });
+    const q = { token };
     const resuming = this.sessionId !== null && this.lastSeq !== null;
-    if (this.sessionId) q.set('session_id', this.sessionId);
-    if (resuming) q.set('last_seq', String(this.lastSeq));
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}${basePath()}/ws?${q}`);
+    if (this.sessionId) q.session_id = this.sessionId;
+    if (resuming) q.last_seq = String(this.lastSeq);
+    if (this.mode) q.mode = this.mode;
+    const ws = new WebSocket(wsUrl(q));
     this.ws = ws;
     this.attached = false;
     this.onStatus('connecting');
@@ -220,6 +271,11 @@ export class ChatSocket {
     }
   }
 
+  /** Sends a live-only frame (a typing indicator) when attached; otherwise drops it. */
+  sendLive(frame) {
+    if (this.open) this.send(frame);
+  }
+
   #flush() {
     const queued = this.outbox.splice(0);
     for (const frame of queued) this.send(frame);
@@ -243,3 +299,40 @@ export class ChatSocket {
     this.ws?.close(1000, 'bye');
   }
 }
+
+/**
+ * Typing signals for `typing_indicator` frames: `input()` on every keystroke sends "true" at
+ * once and again every `repeatMs` while typing goes on (so a receiver can expire a stale one),
+ * and "false" after `idleMs` without input or on `stop()`.
+ */
+export class TypingSignal {
+  constructor(send, { repeatMs = 3000, idleMs = 2500 } = {}) {
+    this.sendFn = send;
+    this.repeatMs = repeatMs;
+    this.idleMs = idleMs;
+    this.active = false;
+    this.lastSent = 0;
+    this.idle = null;
+  }
+
+  input() {
+    const now = Date.now();
+    if (!this.active || now - this.lastSent >= this.repeatMs) {
+      this.sendFn(true);
+      this.active = true;
+      this.lastSent = now;
+    }
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.stop(), this.idleMs);
+  }
+
+  stop() {
+    clearTimeout(this.idle);
+    if (!this.active) return;
+    this.active = false;
+    this.sendFn(false);
+  }
+}
+
+/** How long a received "typing" stays shown without a repeat (the sender repeats every 3 s). */
+export const TYPING_EXPIRES_MS = 7000;

@@ -1,18 +1,35 @@
 // The chat page: one conversation over the resuming WebSocket, or a read-only shared view.
-import { ChatSocket, api, askParentForToken, basePath, takeToken, watchParentToken } from './api.js';
+// While an admin assists (CONTRACT §4) it shows their name in a banner, their messages and
+// join/leave lines styled apart, and typing dots while they type; the user's typing is relayed
+// back. The help button reports what the server says became of the request.
+import {
+  ChatSocket,
+  TYPING_EXPIRES_MS,
+  TypingSignal,
+  api,
+  askParentForToken,
+  basePath,
+  getToken,
+  takeToken,
+  watchParentToken,
+} from './api.js';
 import { messageElement, setContent, systemLine, typingIndicator } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const messages = $('messages-container');
 const input = $('message-input');
 const selector = $('model-selector');
+const helpButton = $('help-btn');
 const params = new URL(location.href).searchParams;
 
 let socket = null;
 let typing = null; // the typing dots, while shown
+let typingExpiry = null;
 let streaming = null; // {node, text} of the AI reply being streamed
 let models = [];
 let modelId = null;
+let adminName = null; // the assisting admin, while one assists
+let userTyping = null;
 const pending = []; // local user bubbles awaiting the server's echo: {node, content}
 
 function setStatus(state, text) {
@@ -31,19 +48,29 @@ function append(node) {
   if (stick) messages.scrollTop = messages.scrollHeight;
 }
 
-function showTyping(on) {
-  if (on && !typing) {
-    typing = typingIndicator();
-    messages.append(typing);
-    messages.scrollTop = messages.scrollHeight;
-  } else if (!on && typing) {
+/** Shows the typing dots for `who` (`ai` while a reply is coming, `admin` while they type). */
+function showTyping(on, who = 'ai') {
+  clearTimeout(typingExpiry);
+  if (typing && (!on || typing.dataset.who !== who)) {
     typing.remove();
     typing = null;
   }
+  if (!on) return;
+  if (!typing) {
+    const label = who === 'admin' ? `${adminName || 'Support'} is typing` : 'Assistant is typing';
+    typing = typingIndicator(label, who);
+    messages.append(typing);
+    messages.scrollTop = messages.scrollHeight;
+  }
+  if (who === 'admin') typingExpiry = setTimeout(() => showTyping(false), TYPING_EXPIRES_MS);
 }
 
 function system(text, opts) {
   append(systemLine(text, opts));
+}
+
+function bubble(msg) {
+  return messageElement(msg, { adminName });
 }
 
 function modelName(id) {
@@ -67,15 +94,26 @@ function showModels(frame) {
       }),
     );
     selector.value = modelId ?? '';
-    $('model-selector-container').hidden = !$('admin-name-display').hidden;
+    $('model-selector-container').hidden = adminName !== null;
   }
   return previous;
+}
+
+/**
+ * `metadata.features` on `connection_status` lists the optional features the server has on
+ * (absent from older servers: everything shown); the controls of the others are hidden.
+ */
+function applyFeatures(frame) {
+  const list = frame.metadata?.features;
+  if (typeof list !== 'string') return;
+  const on = new Set(list.split(',').map((f) => f.trim()));
+  helpButton.hidden = !on.has('help');
 }
 
 function renderHistory(list) {
   streaming = null;
   showTyping(false);
-  messages.replaceChildren(...list.map(messageElement));
+  messages.replaceChildren(...list.map(bubble));
   for (const p of pending) messages.append(p.node);
   messages.scrollTop = messages.scrollHeight;
 }
@@ -109,6 +147,7 @@ let held = null;
 
 async function onAttach(frame, { recovered }) {
   rememberSession(frame.session_id);
+  applyFeatures(frame);
   const previous = showModels(frame);
   if (previous && previous !== modelId) system(`Switched to ${modelName(modelId)}`);
   if (recovered) return;
@@ -123,13 +162,13 @@ function aiFrame(frame) {
   const meta = frame.metadata ?? {};
   if (meta.streaming !== 'true') {
     showTyping(false);
-    append(messageElement(frame));
+    append(bubble(frame));
     return;
   }
   if (frame.content) {
     showTyping(false);
     if (!streaming) {
-      streaming = { node: messageElement({ ...frame, content: '' }), text: '' };
+      streaming = { node: bubble({ ...frame, content: '' }), text: '' };
       streaming.node.setAttribute('aria-busy', 'true'); // announced once complete
       append(streaming.node);
     }
@@ -139,10 +178,11 @@ function aiFrame(frame) {
     if (stick) messages.scrollTop = messages.scrollHeight;
   }
   if (meta.done === 'true') {
-    showTyping(false);
+    if (typing?.dataset.who === 'ai') showTyping(false);
     if (streaming) {
       streaming.node.dataset.done = 'true';
       streaming.node.removeAttribute('aria-busy');
+      if (meta.cancelled) streaming.node.dataset.cancelled = meta.cancelled;
     }
     streaming = null;
   }
@@ -155,7 +195,69 @@ function userFrame(frame) {
     node.classList.remove('pending');
     return;
   }
-  append(messageElement(frame));
+  if (frame.sender === 'admin' && typing?.dataset.who === 'admin') showTyping(false);
+  append(bubble(frame));
+}
+
+const CHANNEL_LABELS = { smtp: 'email', ses: 'email', sms: 'SMS', webhook: 'support system', log: 'server log' };
+
+/** The help request's state from the server's word: `metadata.channels` (`smtp:queued,...`). */
+function helpStatus(state, text) {
+  helpButton.dataset.state = state;
+  helpButton.title = text;
+  const line = $('help-status');
+  line.textContent = text;
+  line.dataset.state = state;
+  line.hidden = false;
+}
+
+function helpNotification(meta) {
+  if (meta.merged === 'true') {
+    helpStatus('queued', 'Help already requested: staff were notified.');
+    return;
+  }
+  const pairs = (meta.channels ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .map((p) => {
+      const at = p.lastIndexOf(':');
+      return { channel: at > 0 ? p.slice(0, at) : p, state: at > 0 ? p.slice(at + 1) : 'queued' };
+    });
+  if (!pairs.length) {
+    helpStatus('unmonitored', 'Help requests are not monitored: no staff channel is configured.');
+    return;
+  }
+  const states = pairs.map((p) => p.state);
+  const overall = states.includes('delivered') ? 'delivered' : states.every((s) => s === 'failed') ? 'failed' : 'queued';
+  const detail = pairs.map((p) => `${CHANNEL_LABELS[p.channel] ?? p.channel} ${p.state}`).join(' · ');
+  const head = { delivered: 'Staff notified', failed: 'Staff could not be reached', queued: 'Help requested' }[overall];
+  helpStatus(overall, `${head}: ${detail}`);
+}
+
+function adminJoined(frame) {
+  adminName = frame.metadata?.admin_name || 'Admin';
+  $('admin-name').textContent = adminName;
+  $('admin-name-display').hidden = false;
+  $('model-selector-container').hidden = true;
+  if (typing?.dataset.who === 'ai') showTyping(false);
+  system(frame.content || `${adminName} has joined the conversation`, { kind: 'admin-event' });
+  if (helpButton.dataset.state) helpStatus('joined', `${adminName} from support has joined.`);
+}
+
+function adminLeft(frame) {
+  const name = adminName;
+  adminName = null;
+  userTyping?.stop();
+  if (typing?.dataset.who === 'admin') showTyping(false);
+  $('admin-name-display').hidden = true;
+  $('model-selector-container').hidden = models.length <= 1;
+  system(frame.content || `${name || 'Admin'} has left the conversation`, { kind: 'admin-event' });
+  if (helpButton.dataset.state) {
+    delete helpButton.dataset.state;
+    helpButton.title = 'Ask a person for help';
+    $('help-status').hidden = true;
+  }
 }
 
 function onFrame(frame) {
@@ -165,6 +267,7 @@ function onFrame(frame) {
   }
   switch (frame.type) {
     case 'connection_status': {
+      applyFeatures(frame);
       const previous = showModels(frame);
       if (previous !== modelId) system(`Switched to ${modelName(modelId)}`);
       break;
@@ -173,7 +276,7 @@ function onFrame(frame) {
       aiFrame(frame);
       break;
     case 'loading':
-      showTyping(true);
+      if (!adminName) showTyping(true, 'ai');
       break;
     case 'user_message':
     case 'file_upload':
@@ -181,26 +284,25 @@ function onFrame(frame) {
       userFrame(frame);
       break;
     case 'admin_join':
-      $('admin-name').textContent = frame.metadata?.admin_name || 'Admin';
-      $('admin-name-display').hidden = false;
-      $('model-selector-container').hidden = true;
-      system(frame.content || `${frame.metadata?.admin_name || 'Admin'} has joined the conversation`);
+      adminJoined(frame);
       break;
     case 'admin_leave':
-      $('admin-name-display').hidden = true;
-      $('model-selector-container').hidden = models.length <= 1;
-      system(frame.content || 'Admin has left the conversation');
+      adminLeft(frame);
+      break;
+    case 'typing_indicator':
+      if (frame.sender === 'admin' && adminName) showTyping(frame.metadata?.typing === 'true', 'admin');
       break;
     case 'notification':
-      if (frame.content) system(frame.content);
+      if (frame.content) system(frame.content, { kind: 'notice' });
+      if (frame.metadata && ('channels' in frame.metadata || frame.metadata.merged === 'true')) helpNotification(frame.metadata);
       break;
     case 'error':
-      showTyping(false);
+      if (typing?.dataset.who === 'ai') showTyping(false);
       if (frame.error?.code === 'INVALID_MODEL') selector.value = modelId ?? '';
       system(`Error: ${frame.error?.message || 'An error occurred'}`, { error: true });
       break;
     default:
-      break; // pong, typing_indicator: nothing to show
+      break; // pong: nothing to show
   }
 }
 
@@ -214,7 +316,8 @@ function onStatus(state, detail) {
 function sendMessage() {
   const content = input.value.trim();
   if (!content || !socket) return;
-  const node = messageElement({ sender: 'user', content, timestamp: new Date().toISOString() });
+  userTyping?.stop();
+  const node = bubble({ sender: 'user', content, timestamp: new Date().toISOString() });
   node.classList.add('pending');
   pending.push({ node, content });
   append(node);
@@ -278,13 +381,20 @@ function start() {
   }
   takeToken();
   socket = new ChatSocket({ sessionId: params.get('session_id'), onStatus, onAttach, onFrame });
+  userTyping = new TypingSignal((on) => socket.sendLive({ type: 'typing_indicator', metadata: { typing: String(on) } }));
   watchParentToken((token) => socket.refreshToken(token));
   $('input-area').addEventListener('submit', (e) => {
     e.preventDefault();
     sendMessage();
   });
-  $('help-btn').addEventListener('click', () => {
+  // The user's typing matters only to an assisting admin; the AI does not watch.
+  input.addEventListener('input', () => {
+    if (adminName && input.value.trim()) userTyping.input();
+    else userTyping.stop();
+  });
+  helpButton.addEventListener('click', () => {
     socket.send({ type: 'help_request' });
+    helpStatus('sending', socket.open ? 'Asking for help...' : 'Help request queued: it is sent when the connection is back.');
     if (!socket.open) system('Help request queued: it is sent when the connection is back.');
   });
   selector.addEventListener('change', () => {
@@ -297,7 +407,7 @@ function start() {
     socket.close();
     location.href = 'sessions.html';
   });
-  if (sessionStorage.getItem('jwt_token')) {
+  if (getToken()) {
     socket.connect();
   } else {
     setStatus('disconnected', 'No authentication token');

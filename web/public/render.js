@@ -140,13 +140,21 @@ export function relativeTime(ts, now = Date.now()) {
   return d.toLocaleDateString([], { month: 'short', day: 'numeric', year: 'numeric' });
 }
 
-const LABELS = { user: 'You', ai: 'Assistant', admin: 'Support', system: 'System' };
+/** Who each sender is, as the user sees it (the admin's view passes its own). */
+export const USER_LABELS = { user: 'You', ai: 'Assistant', admin: 'Support', system: 'System' };
 
-/** A message bubble: `div.message.<sender>` with `.message-content` and `.message-timestamp`. */
-export function messageElement(msg) {
-  const sender = LABELS[msg.sender] ? msg.sender : 'system';
+/**
+ * A message bubble: `div.message.<sender>` with `.message-content` and `.message-timestamp`.
+ * `labels` names the senders for screen readers; an admin's message also shows `adminName`.
+ */
+export function messageElement(msg, { labels = USER_LABELS, adminName = null } = {}) {
+  const sender = labels[msg.sender] ? msg.sender : 'system';
   const node = el('div', `message ${sender}`);
-  node.append(el('span', 'visually-hidden', `${LABELS[sender]}: `));
+  if (sender === 'admin') {
+    node.append(el('div', 'message-sender', adminName ? `${adminName} · ${labels.admin}` : labels.admin));
+  } else {
+    node.append(el('span', 'visually-hidden', `${labels[sender]}: `));
+  }
   const content = el('div', 'message-content');
   node.append(content);
   setContent(node, msg.content ?? '');
@@ -170,19 +178,20 @@ export function setContent(node, text) {
   else content.replaceChildren(renderMarkdown(text));
 }
 
-/** A system line (`div.message.system`, `.error` for errors). */
-export function systemLine(text, { error = false } = {}) {
-  const node = el('div', `message system${error ? ' error' : ''}`);
+/** A system line (`div.message.system`, `.error` for errors, `kind` as a further class). */
+export function systemLine(text, { error = false, kind = null } = {}) {
+  const node = el('div', `message system${error ? ' error' : ''}${kind ? ` ${kind}` : ''}`);
   node.append(el('div', 'message-content', text));
   if (error) node.setAttribute('role', 'alert');
   return node;
 }
 
-/** The typing dots (`div.typing-indicator`, not a `.message`). */
-export function typingIndicator() {
-  const node = el('div', 'typing-indicator');
-  node.setAttribute('aria-label', 'Assistant is typing');
+/** The typing dots (`div.typing-indicator`, not a `.message`); `who` is `ai`, `admin` or `user`. */
+export function typingIndicator(label = 'Assistant is typing', who = 'ai') {
+  const node = el('div', `typing-indicator ${who}`);
+  node.setAttribute('aria-label', label);
   node.setAttribute('role', 'status');
+  node.dataset.who = who;
   node.append(el('span'), el('span'), el('span'));
   return node;
 }

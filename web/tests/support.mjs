@@ -2,20 +2,35 @@
 // server on a second origin, and Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const SECRET = randomBytes(32).toString('base64url');
 
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Where the tests write their screenshots: `$CHATBOX_SCREENSHOTS_DIR`, else `screenshots/` in
+ * the cargo target directory. Never the tracked docs/screenshots/: `cargo xtask screenshots`
+ * copies them there.
+ */
+export function screenshotsDir() {
+  const dir = process.env.CHATBOX_SCREENSHOTS_DIR ||
+    join(process.env.CARGO_TARGET_DIR || join(REPO, 'target'), 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 /** An HS256 JWT for `user` signed with SECRET. */
-export function token(user, { roles = [], ttlSecs = 3600 } = {}) {
+export function token(user, { roles = [], ttlSecs = 3600, name = user } = {}) {
   const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const head = b64({ alg: 'HS256', typ: 'JWT' });
-  const body = b64({ user_id: user, name: user, roles, exp: Math.floor(Date.now() / 1000) + ttlSecs });
+  const body = b64({ user_id: user, name, roles, exp: Math.floor(Date.now() / 1000) + ttlSecs });
   const sig = createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url');
   return `${head}.${body}.${sig}`;
 }
@@ -66,14 +81,19 @@ export async function fakeVendor(script) {
   return { port, requests, url: (p) => `http://127.0.0.1:${port}/${p}`, close: () => server.close() };
 }
 
-/** Serves pages (path → html, settable later via `.pages`) on a second origin, for iframes. */
+/**
+ * Serves pages on a second origin, for iframes: path → html, or path → `(url) => {type, body}`
+ * for a computed answer (settable later via `.pages`).
+ */
 export async function pageServer(pages) {
   const handle = { pages };
   const server = createServer((req, res) => {
-    const page = handle.pages[new URL(req.url, 'http://x').pathname];
+    const url = new URL(req.url, 'http://x');
+    const page = handle.pages[url.pathname];
     if (!page) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-    res.end(page);
+    const { type = 'text/html; charset=utf-8', body } = typeof page === 'function' ? page(url) : { body: page };
+    res.writeHead(200, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+    res.end(body);
   });
   handle.port = await listen(server);
   handle.close = () => server.close();

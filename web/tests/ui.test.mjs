@@ -1,12 +1,12 @@
 // Browser tests of the chat and sessions pages: the real server binary, a fake OpenAI-compatible
-// vendor with two providers, Debian's Chromium. Also writes the screenshots under docs/.
+// vendor with two providers, Debian's Chromium. Also writes screenshots (see screenshotsDir).
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { SOCKET_SPY, fakeVendor, launchBrowser, pageServer, startServer, token } from './support.mjs';
+import { SOCKET_SPY, fakeVendor, launchBrowser, pageServer, screenshotsDir, startServer, token } from './support.mjs';
 
-const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const SHOTS = screenshotsDir();
+const shot = (name) => join(SHOTS, name);
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const SLOW = Array.from({ length: 16 }, (_, i) => `part${i + 1} `);
@@ -56,7 +56,6 @@ async function send(page, text) {
 }
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   vendor = await fakeVendor(script);
   parents = await pageServer({});
   const parentOrigin = `http://127.0.0.1:${parents.port}`;
@@ -203,11 +202,11 @@ test('HTML from the model or the user is shown as text; markdown renders safely'
   assert.deepEqual(links, [['https://example.com/docs', 'noopener noreferrer']]);
   const userText = await chat.locator('.message.user').last().locator('.message-content').textContent();
   assert.ok(userText.includes('<b>bold?</b>'));
-  await chat.screenshot({ path: `${SHOTS}chat-desktop.png` });
+  await chat.screenshot({ path: shot('chat-desktop.png') });
   const phone = await newPage(PHONE);
   await phone.goto(`${server.base}/chatbox/chat.html?token=${user}&session_id=${sessionId}`);
   await phone.waitForFunction(() => document.querySelectorAll('.message.ai').length >= 5);
-  await phone.screenshot({ path: `${SHOTS}chat-phone.png` });
+  await phone.screenshot({ path: shot('chat-phone.png') });
   await phone.context().close();
 });
 
@@ -279,51 +278,108 @@ test('"New chat" ends the active session and opens a fresh one', async () => {
   await page.waitForFunction(() => document.querySelectorAll('.session-item').length === 2);
   const names = await page.locator('.session-name').allTextContents();
   assert.deepEqual(names, ['How do I reset my password?', 'hello there'], 'newest activity first');
-  await page.screenshot({ path: `${SHOTS}sessions-desktop.png` });
+  await page.screenshot({ path: shot('sessions-desktop.png') });
   await page.setViewportSize(PHONE);
-  await page.screenshot({ path: `${SHOTS}sessions-phone.png` });
+  await page.screenshot({ path: shot('sessions-phone.png') });
   await page.context().close();
 });
 
-test('an embedded chat takes a token only from an allowed parent origin', async () => {
-  const good = token('carol', { ttlSecs: 62 }); // the page asks for a fresh one ~2 s in
-  const bad = token('mallory');
+/**
+ * A parent page on another site than the frames (127.0.0.1 vs localhost): Chromium denies such a
+ * frame any storage. It answers `request_token` / `refresh_token` from the frames' origin with
+ * a token from `issue(kind, frameId)` and records every message it gets in `window.got`.
+ */
+function crossSiteParent(frameOrigin, frames, issue) {
+  const script = `window.got = [];
+    addEventListener('message', async (e) => {
+      const type = e.data && e.data.type;
+      got.push({ origin: e.origin, type });
+      if (e.origin !== ${JSON.stringify(frameOrigin)}) return;
+      if (type !== 'request_token' && type !== 'refresh_token') return;
+      const frame = [...document.querySelectorAll('iframe')].find((f) => f.contentWindow === e.source);
+      const res = await fetch('/token?kind=' + type + '&frame=' + (frame ? frame.id : ''));
+      e.source.postMessage({ type: 'token', token: await res.text() }, e.origin);
+    });`;
+  return {
+    '/parent.js': () => ({ type: 'text/javascript', body: script }),
+    '/token': (url) => ({ type: 'text/plain', body: issue(url.searchParams.get('kind'), url.searchParams.get('frame')) }),
+    '/parent.html': `<!doctype html><title>Parent</title><script src="/parent.js"></script>
+      ${frames.map(([id, src, w, h]) => `<iframe id="${id}" title="${id}" src="${src}" width="${w}" height="${h}"></iframe>`).join('\n')}`,
+  };
+}
+
+test('embedded on another site, with storage denied, the chat asks the parent, connects, chats and refreshes its token', async () => {
+  const serverPort = new URL(server.base).port;
+  const frameOrigin = `http://localhost:${serverPort}`; // another site than the parent's 127.0.0.1
   const allowed = `http://127.0.0.1:${parents.port}`;
-  const other = `http://localhost:${parents.port}`;
-  const serverOrigin = server.origin;
+  const other = `http://localhost:${parents.port}`; // not a parent origin
+  const issued = [];
+  const bad = token('mallory');
   parents.pages = {
-    '/parent.html': `<!doctype html><title>Parent</title>
-      <script>window.got = []; addEventListener('message', (e) => got.push({ origin: e.origin, type: e.data && e.data.type }));</script>
-      <iframe id="chat" title="Chat" src="${serverOrigin}/chatbox/chat.html" width="420" height="560"></iframe>
-      <iframe id="other" title="Other" src="${other}/other.html" width="100" height="100"></iframe>`,
+    ...crossSiteParent(frameOrigin, [['chat', `${frameOrigin}/chatbox/chat.html`, 420, 560], ['other', `${other}/other.html`, 100, 100]], (kind) => {
+      // The first token expires in 62 s, so the page asks for a fresh one about 2 s in.
+      const t = token('carol', { ttlSecs: kind === 'request_token' ? 62 : 3600 });
+      issued.push({ kind, t });
+      return t;
+    }),
     '/other.html': '<!doctype html><title>Other</title><p>another origin</p>',
-    '/framer.html': `<!doctype html><title>Framer</title><iframe src="${serverOrigin}/chatbox/chat.html"></iframe>`,
+    '/framer.html': `<!doctype html><title>Framer</title><iframe src="${frameOrigin}/chatbox/chat.html"></iframe>`,
   };
   const page = await newPage();
   await page.goto(`${allowed}/parent.html`);
-  await page.waitForFunction((o) => window.got.some((m) => m.origin === o && m.type === 'request_token'), serverOrigin);
-  const chatFrame = page.frames().find((f) => f.url().includes('/chatbox/chat.html'));
+  const chatFrame = () => page.frames().find((f) => f.url().startsWith(`${frameOrigin}/chatbox/chat.html`));
+  await page.waitForFunction(() => window.got.some((m) => m.type === 'request_token'));
+  const frame = chatFrame();
+  assert.equal(
+    await frame.evaluate(() => { try { return typeof window.sessionStorage; } catch (e) { return e.name; } }),
+    'SecurityError',
+    'the browser denies this frame its storage (the condition under test)',
+  );
+  assert.deepEqual(await page.evaluate(() => window.got.map((m) => m.origin)), [frameOrigin], 'asked from the frame origin');
+  await frame.waitForFunction(() => document.getElementById('status-text').textContent === 'Connected');
+  assert.equal(issued[0].kind, 'request_token');
+  const ws = await frame.evaluate(() => window.__sockets[0].url);
+  assert.ok(ws.startsWith(`ws://localhost:${serverPort}/chatbox/ws?`), ws);
+  // Another origin posting a token is ignored.
   const otherFrame = page.frames().find((f) => f.url().includes('/other.html'));
   await otherFrame.evaluate((t) => window.parent.frames[0].postMessage({ type: 'token', token: t }, '*'), bad);
-  await page.waitForTimeout(500);
-  assert.equal(await chatFrame.evaluate(() => sessionStorage.getItem('jwt_token')), null, 'disallowed origin ignored');
-  assert.equal(await chatFrame.textContent('#status-text'), 'No authentication token');
-  await page.evaluate(([t, o]) => document.getElementById('chat').contentWindow.postMessage({ type: 'token', token: t }, o), [good, serverOrigin]);
-  await chatFrame.waitForFunction(() => document.getElementById('status-text').textContent === 'Connected');
-  assert.equal(await send(chatFrame, 'hi from the iframe'), 'Alpha reply to: hi from the iframe');
-  await page.waitForFunction((o) => window.got.some((m) => m.origin === o && m.type === 'refresh_token'), serverOrigin);
-  const fresh = token('carol');
-  await page.evaluate(([t, o]) => document.getElementById('chat').contentWindow.postMessage({ type: 'token', token: t }, o), [fresh, serverOrigin]);
-  await chatFrame.waitForFunction((t) => window.__sent.some((f) => JSON.parse(f).type === 'auth' && JSON.parse(f).content === t), fresh);
-  assert.equal(await chatFrame.evaluate(() => sessionStorage.getItem('jwt_token')), fresh);
+  assert.equal(await send(frame, 'hi from the iframe'), 'Alpha reply to: hi from the iframe');
+  await page.waitForFunction(() => window.got.some((m) => m.type === 'refresh_token'));
+  await frame.waitForFunction(() => window.__sent.some((f) => JSON.parse(f).type === 'auth'));
+  const auth = await frame.evaluate(() => window.__sent.map((f) => JSON.parse(f)).filter((f) => f.type === 'auth').map((f) => f.content));
+  const fresh = issued.find((i) => i.kind === 'refresh_token').t;
+  assert.deepEqual(auth, [fresh], 'the fresh token went to the open socket, and nothing else did');
+  assert.equal(await send(frame, 'still here'), 'Alpha reply to: still here');
   const count = async (t) => (await (await fetch(`${server.base}/chatbox/sessions`, { headers: { Authorization: `Bearer ${t}` } })).json()).count;
-  assert.equal(await count(good), 1);
+  assert.equal(await count(fresh), 1);
   assert.equal(await count(bad), 0);
   // A page from an origin that is not a parent cannot frame the chat at all.
+  const refused = page.waitForEvent('console', { predicate: (m) => /frame-ancestors/.test(m.text()) });
   await page.goto(`${other}/framer.html`);
-  await page.waitForTimeout(300);
+  await refused;
   const framed = page.frames().find((f) => f !== page.mainFrame());
   assert.equal(await framed.locator('#message-input').count(), 0, 'frame-ancestors blocks other origins');
+  await page.context().close();
+});
+
+test('the sessions and admin pages also run in a cross-site frame without storage', async () => {
+  const frameOrigin = `http://localhost:${new URL(server.base).port}`;
+  const allowed = `http://127.0.0.1:${parents.port}`;
+  parents.pages = crossSiteParent(
+    frameOrigin,
+    [['sessions', `${frameOrigin}/chatbox/sessions.html`, 400, 500], ['admin', `${frameOrigin}/chatbox/admin.html`, 900, 500]],
+    (kind, frame) => (frame === 'admin' ? token('ada', { roles: ['admin'] }) : user),
+  );
+  const page = await newPage({ width: 1400, height: 700 });
+  await page.goto(`${allowed}/parent.html`);
+  const frame = (name) => page.frames().find((f) => f.url().startsWith(`${frameOrigin}/chatbox/${name}`));
+  await page.waitForFunction(() => window.got.filter((m) => m.type === 'request_token').length === 2);
+  await frame('sessions.html').waitForSelector('.session-item');
+  assert.ok((await frame('sessions.html').locator('.session-name').allTextContents()).includes('hello there'));
+  const admin = frame('admin.html');
+  await admin.waitForFunction(() => document.getElementById('feed-status-text').textContent === 'Live');
+  assert.notEqual(await admin.textContent('#total-sessions'), '-');
+  assert.ok(await admin.locator('#sessions-tbody tr').count() > 0);
   await page.context().close();
 });
 

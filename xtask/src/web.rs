@@ -1,7 +1,10 @@
 //! The web UI's browser tests: real headless Chromium (Debian's `chromium`, driven by
 //! `playwright-core`) against the real server binary.
+//!
+//! The tests write their screenshots into [`screenshots_dir`] under the target directory, never
+//! into the tracked `docs/screenshots/` (`cargo xtask screenshots` copies them there).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
@@ -9,6 +12,14 @@ use crate::process::run;
 
 /// Where Debian's package puts the browser.
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The variable that tells the tests where to write screenshots.
+const SCREENSHOTS_ENV: &str = "CHATBOX_SCREENSHOTS_DIR";
+
+/// Where the browser tests write their screenshots.
+pub fn screenshots_dir(target_dir: &Path) -> PathBuf {
+    target_dir.join("screenshots")
+}
 
 /// Builds the server, installs the pinned npm packages and runs `node --test` in `web/`.
 pub fn browser_tests(root: &Path, target_dir: &Path) -> anyhow::Result<()> {
@@ -34,9 +45,15 @@ pub fn browser_tests(root: &Path, target_dir: &Path) -> anyhow::Result<()> {
         &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
         &[],
     )?;
-    let env = [(
-        "CHATBOX_SERVER_BIN".to_owned(),
-        server.to_string_lossy().into_owned(),
-    )];
+    let env = [
+        (
+            "CHATBOX_SERVER_BIN".to_owned(),
+            server.to_string_lossy().into_owned(),
+        ),
+        (
+            SCREENSHOTS_ENV.to_owned(),
+            screenshots_dir(target_dir).to_string_lossy().into_owned(),
+        ),
+    ];
     run(&web, "node", &["--test", "tests/"], &env)
 }

@@ -5,7 +5,8 @@
 //! - An SMTP sink (`xtask/smtp_sink.py` on aiosmtpd) that writes each message it accepts as a
 //!   JSON file; its address goes in `CHATBOX_TEST_SMTP_ADDR` (`127.0.0.1:PORT`) and its folder
 //!   in `CHATBOX_TEST_SMTP_DIR`.
-//! - An SES double (moto's server); its URL goes in `CHATBOX_TEST_SES_ENDPOINT`.
+//! - An SES double (moto's server); its URL goes in `CHATBOX_TEST_SES_ENDPOINT`, and again in
+//!   `CHATBOX_TEST_S3_ENDPOINT` for the S3 file-store tests (one moto serves both).
 //!
 //! The Python packages are pinned and installed together on first use (one resolver run, so
 //! their shared dependencies agree) into one venv under the cargo target directory. A service
@@ -91,11 +92,17 @@ pub fn start(target_dir: &Path) -> anyhow::Result<Services> {
             eprintln!("xtask: using the SES double at {endpoint} from CHATBOX_TEST_SES_ENDPOINT");
             services
                 .env
+                .push(("CHATBOX_TEST_S3_ENDPOINT".into(), endpoint.clone()));
+            services
+                .env
                 .push(("CHATBOX_TEST_SES_ENDPOINT".into(), endpoint));
         }
         None => {
             let (child, endpoint) = start_moto(target_dir)?;
             services.children.push(("moto_server".into(), child));
+            services
+                .env
+                .push(("CHATBOX_TEST_S3_ENDPOINT".into(), endpoint.clone()));
             services
                 .env
                 .push(("CHATBOX_TEST_SES_ENDPOINT".into(), endpoint));

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use chatbox_core::Notifier;
-use chatbox_core::{LlmProvider, Store};
+use chatbox_core::{BlobStore, LlmProvider, Store};
 use chatbox_llm::{LlmConfig, ProviderConfig, ProviderKind};
 use chatbox_session::{Engine, EngineDeps};
+use chatbox_store::blob::{LocalBlobStore, S3BlobStore, S3Config};
 use chatbox_store::mongo::DataProblem;
 use chatbox_store::{
     Cipher, MongoConfig, MongoStore, RetryConfig, SqliteConfig, SqliteStore, TimedStore,
@@ -16,7 +17,7 @@ use chatbox_store::{
 use chatbox_ws::Edge;
 use tokio::net::TcpListener;
 
-use crate::config::{ProviderSettings, Settings, StoreSettings};
+use crate::config::{BlobSettings, ProviderSettings, Settings, StoreSettings};
 use crate::demo::DemoProvider;
 use crate::error::ServerError;
 
@@ -37,11 +38,18 @@ impl App {
         let store = build_store(settings).await?;
         let providers = build_providers(settings)?;
         let notifiers = build_notifiers(settings).await?;
+        let blobs = build_blobs(settings).await?;
+        let transcriber = settings
+            .transcription_provider
+            .as_ref()
+            .and_then(|id| providers.iter().find(|p| p.id() == id).cloned());
         let deps = EngineDeps {
             store,
             providers,
             notifiers,
             admin_panel_url: settings.admin_panel_url.clone(),
+            blobs,
+            transcriber,
         };
         let engine = Engine::new(deps, settings.engine.clone());
         let mut edge = Edge::new(engine.clone(), settings.edge.clone())?;
@@ -101,6 +109,39 @@ impl App {
             .await
             .map_err(|source| ServerError::Io { addr, source })
     }
+}
+
+/// Where uploads live; `None` when both file and voice uploads are switched off.
+async fn build_blobs(settings: &Settings) -> Result<Option<Arc<dyn BlobStore>>, ServerError> {
+    if !settings.features.file_uploads && !settings.features.voice_messages {
+        return Ok(None);
+    }
+    Ok(Some(match &settings.uploads.blobs {
+        BlobSettings::Local(dir) => {
+            let store = LocalBlobStore::open(dir.clone()).await?;
+            tracing::info!(dir = %store.dir().display(), "uploads: local directory");
+            if matches!(settings.store, StoreSettings::Mongo(_)) {
+                tracing::warn!(
+                    "uploads are kept on this machine's disk: with several replicas, set S3_BUCKET (and S3_ENDPOINT for an S3-compatible store) so every replica sees every file"
+                );
+            }
+            Arc::new(store)
+        }
+        BlobSettings::S3(s) => {
+            let config = S3Config {
+                endpoint: s.endpoint.clone(),
+                region: s.region.clone(),
+                bucket: s.bucket.clone(),
+                access_key_id: s.access_key_id.clone(),
+                secret_access_key: s.secret_access_key.clone(),
+                path_style: s.path_style,
+                ..S3Config::default()
+            };
+            let store = S3BlobStore::new(config).await?;
+            tracing::info!(bucket = %store.bucket(), "uploads: S3");
+            Arc::new(store)
+        }
+    }))
 }
 
 /// The staff notification channels; in dev mode with none configured, the server log.

@@ -179,6 +179,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Optional features.
     pub features: Features,
+    /// The provider that transcribes voice notes (`TRANSCRIPTION_PROVIDER`, a provider id).
+    pub transcription_provider: Option<String>,
     /// Settings accepted but unused (mostly the Go service's), one line each, for the log.
     pub warnings: Vec<String>,
 }
@@ -316,6 +318,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         help_enabled: features.help_requests,
         uploads_enabled: features.file_uploads,
         voice_enabled: features.voice_messages,
+        files_path: format!("{path_prefix}/files"),
         ..engine::resolve(r, &mut c)
     };
 
@@ -330,6 +333,10 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         &data_dir,
     );
     let store = store::resolve(r, mongo, store::GoMongo { dbs, database }, data_dir);
+    let mut edge = edge;
+    edge.upload_max_size = uploads.max_size;
+    edge.file_uploads = features.file_uploads;
+    edge.voice_uploads = features.voice_messages;
     if dev && matches!(store, StoreSettings::Mongo(_)) {
         r.error(
             "MONGO_URI",
@@ -377,6 +384,19 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         _ => (llm.providers, "llm.providers"),
     };
     let providers = providers(r, entries, label);
+    let transcription_provider = r
+        .env
+        .get("TRANSCRIPTION_PROVIDER")
+        .filter(|v| !v.trim().is_empty());
+    if let Some(id) = &transcription_provider
+        && !providers.iter().any(|p| &p.id == id)
+    {
+        r.error(
+            "TRANSCRIPTION_PROVIDER",
+            id,
+            "must be the id of a configured provider (an OpenAI-compatible one with /audio/transcriptions)",
+        );
+    }
     if providers.is_empty() && !dev {
         r.error("LLM_PROVIDER_1_ID", "<unset>", "no LLM provider configured: set LLM_PROVIDER_<N>_{ID,NAME,TYPE,ENDPOINT,API_KEY,MODEL} or [[llm.providers]]");
     }
@@ -399,6 +419,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         notify,
         log,
         features,
+        transcription_provider,
         warnings: std::mem::take(&mut r.warnings),
     }
 }

@@ -37,6 +37,7 @@ pub fn banner(settings: &Settings, base_url: &str) -> String {
          user chat:      {base_url}{p}/chat.html?token={user}\n\
          user sessions:  {base_url}{p}/sessions.html?token={user}\n\
          user websocket: {}{p}/ws?token={user}\n\
+         admin dashboard: {base_url}{p}/admin.html?token={admin}\n\
          admin token:    {admin}\n\
          (tokens are valid for {DEV_TOKEN_HOURS} h)\n",
         if settings.providers.is_empty() {

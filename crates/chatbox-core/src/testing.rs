@@ -1,9 +1,13 @@
-//! Test implementations of the ports (feature `test-support`), and the Store conformance suite.
+//! Test implementations of the ports (feature `test-support`), and the Store and BlobStore
+//! conformance suites.
 //!
 //! These are real implementations with the same semantics as the production backends, not
 //! stubs: the conformance suite in [`store_conformance`] runs against [`MemoryStore`] here and
-//! against every database backend in chatbox-store, so the fake can never drift.
+//! against every database backend in chatbox-store, and [`blob_conformance`] against
+//! [`MemoryBlobStore`] here and the local-directory and S3 stores there, so the fakes can never
+//! drift.
 
+pub mod blob_conformance;
 mod faulty_store;
 mod memory_blob;
 mod memory_store;

@@ -77,6 +77,8 @@ pub struct EngineConfig {
     pub uploads_enabled: bool,
     /// Users may send voice notes (`ENABLE_VOICE_MESSAGES`).
     pub voice_enabled: bool,
+    /// Where clients fetch uploaded files: `P/files`; a message's `file_url` is this plus `/{id}`.
+    pub files_path: String,
 }
 
 impl EngineConfig {
@@ -119,6 +121,7 @@ impl Default for EngineConfig {
             help_enabled: true,
             uploads_enabled: true,
             voice_enabled: true,
+            files_path: "/chatbox/files".into(),
         }
     }
 }

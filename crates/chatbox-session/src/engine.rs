@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chatbox_core::ports::store::SessionPatch;
 use chatbox_core::protocol::ModelInfo;
-use chatbox_core::{Identity, LlmProvider, Notifier, Session, SessionId, Store, UserId};
+use chatbox_core::{
+    BlobStore, Identity, LlmProvider, Notifier, Session, SessionId, Store, UserId,
+};
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -48,6 +50,10 @@ pub struct EngineDeps {
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// Base URL of the admin panel for links in notifications.
     pub admin_panel_url: Option<String>,
+    /// Uploaded files (`None`: uploads are off).
+    pub blobs: Option<Arc<dyn BlobStore>>,
+    /// The provider that transcribes voice notes (`None`: voice notes are stored untranscribed).
+    pub transcriber: Option<Arc<dyn LlmProvider>>,
 }
 
 /// What a connecting client asks for (from the WebSocket URL).
@@ -76,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) providers: Vec<Arc<dyn LlmProvider>>,
     pub(crate) notifiers: Vec<Arc<dyn Notifier>>,
     pub(crate) admin_panel_url: Option<String>,
+    pub(crate) blobs: Option<Arc<dyn BlobStore>>,
+    pub(crate) transcriber: Option<Arc<dyn LlmProvider>>,
     pub(crate) config: EngineConfig,
     pub(crate) message_rate: Mutex<RateLimiter<UserId>>,
     pub(crate) help_rate: Mutex<RateLimiter<SessionId>>,
@@ -162,6 +170,8 @@ impl Engine {
             providers: deps.providers,
             notifiers: deps.notifiers,
             admin_panel_url: deps.admin_panel_url,
+            blobs: deps.blobs,
+            transcriber: deps.transcriber,
             config,
             message_rate: Mutex::new(RateLimiter::new(per_minute, Duration::from_secs(60))),
             help_rate: Mutex::new(RateLimiter::new(HELP_LIMIT, HELP_WINDOW)),
@@ -196,6 +206,11 @@ impl Engine {
     /// ([`Engine::end_session`], [`Engine::share_session`], ...) so a live session learns of them.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    /// Uploaded files, when uploads are on.
+    pub fn blobs(&self) -> Option<&Arc<dyn BlobStore>> {
+        self.shared.blobs.as_ref()
     }
 
     /// The providers, for readiness checks.

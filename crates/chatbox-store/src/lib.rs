@@ -8,10 +8,14 @@
 //! - [`Cipher`]: AES-256-GCM encryption of message content at rest, byte-compatible with the Go
 //!   service, with a previous key for rotation ([`crypto`]).
 //! - [`RetryConfig`]: retry of transient failures with capped exponential backoff ([`retry`]).
+//! - [`LocalBlobStore`] and [`S3BlobStore`]: core's [`chatbox_core::BlobStore`] port over a
+//!   local directory and over S3 or an S3-compatible service ([`blob`]).
 //!
 //! Constructors validate everything up front (key lengths, connection, schema); afterwards every
-//! failure is a [`chatbox_core::StoreError`]. Logs never carry message bodies or keys.
+//! failure is a [`chatbox_core::StoreError`] (for files, a [`chatbox_core::BlobError`]). Logs
+//! never carry message bodies, file contents or keys.
 
+pub mod blob;
 pub mod crypto;
 pub mod error;
 pub mod mongo;
@@ -19,8 +23,9 @@ pub mod retry;
 pub mod sqlite;
 pub mod timed;
 
+pub use blob::{LocalBlobStore, S3BlobStore, S3Config};
 pub use crypto::Cipher;
-pub use error::Error;
+pub use error::{Error, FieldProblem};
 pub use mongo::{MongoConfig, MongoStore};
 pub use retry::RetryConfig;
 pub use sqlite::{SqliteConfig, SqliteStore};

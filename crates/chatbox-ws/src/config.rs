@@ -4,6 +4,10 @@ use serde::Deserialize;
 
 /// Default concurrent WebSocket connections per user.
 pub const DEFAULT_MAX_CONNECTIONS_PER_USER: usize = 10;
+/// Default largest upload: 100 MiB.
+pub const DEFAULT_UPLOAD_MAX_SIZE: u64 = 100 * 1024 * 1024;
+/// Default uploads per user per minute.
+pub const DEFAULT_UPLOAD_RATE_LIMIT: u32 = 30;
 /// Default WebSocket connections per process.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Default largest inbound WebSocket message, in bytes.
@@ -74,6 +78,16 @@ pub struct EdgeConfig {
     pub max_connections: usize,
     /// Networks allowed to read `P/metrics/prometheus`.
     pub metrics_allowed_networks: Vec<ipnet::IpNet>,
+    /// Largest upload (bytes), enforced while the body streams.
+    pub upload_max_size: u64,
+    /// Uploads per user per minute.
+    pub upload_rate_limit: u32,
+    /// Files and photos may be uploaded (`ENABLE_FILE_UPLOADS`).
+    pub file_uploads: bool,
+    /// Voice notes may be uploaded (`ENABLE_VOICE_MESSAGES`).
+    pub voice_uploads: bool,
+    /// How long a signed download URL is valid (seconds; at most 300).
+    pub signed_url_ttl_secs: u64,
 }
 
 /// The private ranges and loopback: who may scrape metrics by default.
@@ -114,6 +128,11 @@ impl Default for EdgeConfig {
             cors_allowed_origins: Vec::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             metrics_allowed_networks: default_metrics_networks(),
+            upload_max_size: DEFAULT_UPLOAD_MAX_SIZE,
+            upload_rate_limit: DEFAULT_UPLOAD_RATE_LIMIT,
+            file_uploads: true,
+            voice_uploads: true,
+            signed_url_ttl_secs: 300,
         }
     }
 }

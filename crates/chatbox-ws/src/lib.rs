@@ -23,6 +23,7 @@ mod event_feed;
 pub mod rest;
 pub mod router;
 pub mod session_json;
+pub mod uploads;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod web_ui;

@@ -16,7 +16,7 @@ use crate::auth::{AuthError, JwtVerifier};
 use crate::config::EdgeConfig;
 use crate::conn_limit::ConnectionLimiter;
 use crate::metrics::{self, MetricsRender};
-use crate::{admin, rest, web_ui, ws};
+use crate::{admin, rest, uploads, web_ui, ws};
 
 /// What the edge's handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -28,6 +28,7 @@ pub struct Edge {
     connections: TaskTracker,
     public_rate: Arc<Mutex<RateLimiter<IpAddr>>>,
     admin_rate: Arc<Mutex<RateLimiter<UserId>>>,
+    upload_rate: Arc<Mutex<RateLimiter<UserId>>>,
     metrics: Option<MetricsRender>,
 }
 
@@ -66,6 +67,7 @@ impl Edge {
         let limiter =
             ConnectionLimiter::new(config.max_connections_per_user, config.max_connections);
         let public_rate = config.public_rate_limit;
+        let config_upload_rate = config.upload_rate_limit;
         let admin_rate = RateLimiter::new(
             config.admin_rate_limit,
             Duration::from_secs(config.admin_rate_window_secs.max(1)),
@@ -81,6 +83,10 @@ impl Edge {
                 Duration::from_secs(60),
             ))),
             admin_rate: Arc::new(Mutex::new(admin_rate)),
+            upload_rate: Arc::new(Mutex::new(RateLimiter::new(
+                config_upload_rate,
+                Duration::from_secs(60),
+            ))),
             metrics: None,
         })
     }
@@ -153,6 +159,18 @@ impl Edge {
             })
     }
 
+    /// Counts one upload by `user`; refuses with 429 past the upload rate limit.
+    pub(crate) fn check_upload_rate(&self, user: &UserId) -> Result<(), ApiError> {
+        self.upload_rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(user, Instant::now())
+            .map_err(|wait| {
+                metrics::request_rate_limited();
+                ApiError::rate_limited(wait)
+            })
+    }
+
     /// The per-user connection limiter.
     pub fn limiter(&self) -> &Arc<ConnectionLimiter> {
         &self.limiter
@@ -182,6 +200,11 @@ pub fn router(edge: Edge) -> Router {
         .route("/admin/takeover/{id}", post(admin::takeover))
         .route("/admin/release/{id}", post(admin::release))
         .route("/metrics/prometheus", get(metrics::prometheus))
+        .route(
+            "/upload",
+            post(uploads::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/files/{file_id}", get(uploads::download))
         .merge(web_ui::routes(&edge.config().parent_origins))
         .fallback(|| async { ApiError::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -14,3 +14,4 @@ mod metrics;
 mod notify;
 mod process;
 mod shutdown;
+mod uploads;

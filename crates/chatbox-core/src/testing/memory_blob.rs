@@ -1,4 +1,6 @@
-//! An in-memory [`BlobStore`] that serves bodies inline (it cannot sign URLs).
+//! An in-memory [`BlobStore`] that serves bodies inline (it cannot sign URLs). It keeps the
+//! port's rules like the real backends (limit while streaming, nothing stored on failure,
+//! ranges resolved by [`ByteRange::bounds`]), checked by the same conformance suite.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -10,7 +12,7 @@ use futures::StreamExt;
 use futures::stream;
 
 use crate::ids::FileId;
-use crate::ports::blob::{BlobError, BlobLocation, BlobMeta, BlobStore, ByteStream};
+use crate::ports::blob::{BlobError, BlobLocation, BlobMeta, BlobStore, ByteRange, ByteStream};
 
 /// Files kept in a map.
 #[derive(Debug, Default)]
@@ -22,6 +24,16 @@ impl MemoryBlobStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many files are stored.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no file is stored.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<FileId, (BlobMeta, Bytes)>> {
@@ -54,8 +66,31 @@ impl BlobStore for MemoryBlobStore {
         Ok(size)
     }
 
-    async fn get(&self, id: &FileId) -> Result<(BlobMeta, ByteStream), BlobError> {
+    async fn head(&self, id: &FileId) -> Result<BlobMeta, BlobError> {
+        self.lock()
+            .get(id)
+            .map(|(meta, _)| meta.clone())
+            .ok_or(BlobError::NotFound)
+    }
+
+    async fn get(
+        &self,
+        id: &FileId,
+        range: Option<ByteRange>,
+    ) -> Result<(BlobMeta, ByteStream), BlobError> {
         let (meta, bytes) = self.lock().get(id).cloned().ok_or(BlobError::NotFound)?;
+        let bytes = match range {
+            None => bytes,
+            Some(range) => {
+                let (start, end) = range
+                    .bounds(meta.size)
+                    .ok_or(BlobError::RangeNotSatisfiable { size: meta.size })?;
+                // Both bounds are below `meta.size`, which is `bytes.len()`, so they fit a usize.
+                let start = usize::try_from(start).unwrap_or(usize::MAX);
+                let end = usize::try_from(end).unwrap_or(usize::MAX);
+                bytes.slice(start..=end)
+            }
+        };
         Ok((meta, stream::iter([Ok(bytes)]).boxed()))
     }
 
@@ -75,39 +110,13 @@ impl BlobStore for MemoryBlobStore {
 
 #[cfg(test)]
 mod tests {
-    use futures::executor::block_on;
-
     use super::*;
+    use crate::testing::blob_conformance;
 
     #[test]
-    fn put_get_limit_and_delete() {
-        let store = MemoryBlobStore::new();
-        let id = FileId::parse("f1").unwrap();
-        let meta = BlobMeta {
-            mime_type: "text/plain".into(),
-            size: 0,
-        };
-        let body = || {
-            stream::iter([
-                Ok(Bytes::from_static(b"hello ")),
-                Ok(Bytes::from_static(b"world")),
-            ])
-            .boxed()
-        };
-        assert_eq!(block_on(store.put(&id, &meta, body(), 100)).unwrap(), 11);
-        let (got_meta, got) = block_on(store.get(&id)).unwrap();
-        assert_eq!(got_meta.size, 11);
-        let bytes: Vec<Bytes> = block_on(got.map(Result::unwrap).collect());
-        assert_eq!(bytes.concat(), b"hello world");
-        assert!(matches!(
-            block_on(store.put(&id, &meta, body(), 5)),
-            Err(BlobError::TooLarge { limit: 5 })
-        ));
-        assert_eq!(
-            block_on(store.location(&id, Duration::from_secs(60))).unwrap(),
-            BlobLocation::Inline
-        );
-        block_on(store.delete(&id)).unwrap();
-        assert!(matches!(block_on(store.get(&id)), Err(BlobError::NotFound)));
+    fn memory_blob_store_passes_the_conformance_suite() {
+        futures::executor::block_on(blob_conformance::run_all(|| async {
+            MemoryBlobStore::new()
+        }));
     }
 }

@@ -43,6 +43,8 @@ pub fn world_with(config: EngineConfig) -> World {
         providers: vec![llm.clone(), llm2.clone()],
         notifiers: vec![notifier.clone()],
         admin_panel_url: Some("https://admin.example/sessions".into()),
+        blobs: None,
+        transcriber: None,
     };
     World {
         engine: Engine::new(deps, config),

@@ -31,6 +31,8 @@ fn staff(store: Arc<MemoryStore>) -> Staff {
             providers: vec![Arc::new(ScriptedLlm::new("gpt", "GPT"))],
             notifiers,
             admin_panel_url: None,
+            blobs: None,
+            transcriber: None,
         },
         EngineConfig {
             notify_retry_secs: 60,
@@ -187,6 +189,8 @@ async fn without_a_channel_the_user_is_told_nobody_is_notified() {
         providers: vec![w.llm.clone()],
         notifiers: vec![],
         admin_panel_url: None,
+        blobs: None,
+        transcriber: None,
     };
     let engine = Engine::new(deps, EngineConfig::default());
     let mut c = engine

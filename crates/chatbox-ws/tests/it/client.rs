@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use chatbox_core::testing::{MemoryStore, ScriptedLlm};
+use chatbox_core::testing::{MemoryBlobStore, MemoryStore, ScriptedLlm};
 use chatbox_session::{Engine, EngineConfig, EngineDeps};
 pub use chatbox_ws::testing::{Ws, reply_text};
 use chatbox_ws::{Edge, EdgeConfig, router, testing};
@@ -18,6 +18,7 @@ pub struct Server {
     pub prefix: String,
     pub engine: Engine,
     pub llm: Arc<ScriptedLlm>,
+    pub blobs: Arc<MemoryBlobStore>,
 }
 
 pub async fn serve(edge_config: EdgeConfig) -> Server {
@@ -49,12 +50,15 @@ async fn serve_full(
 ) -> Server {
     let store = Arc::new(MemoryStore::new());
     let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
+    let blobs = Arc::new(MemoryBlobStore::new());
     let engine = Engine::new(
         EngineDeps {
             store: store.clone(),
             providers: vec![llm.clone()],
             notifiers: vec![],
             admin_panel_url: None,
+            blobs: Some(blobs.clone()),
+            transcriber: None,
         },
         engine_config,
     );
@@ -73,6 +77,7 @@ async fn serve_full(
         prefix: prefix.into(),
         engine,
         llm,
+        blobs,
     }
 }
 
@@ -138,4 +143,74 @@ pub async fn upgrade(server: &Server, path: &str, headers: &[(&str, &str)]) -> u
     testing::upgrade_status(server.addr, &format!("{}{path}", server.prefix), headers)
         .await
         .unwrap()
+}
+
+/// A raw HTTP/1.1 request with a body; returns status, headers (lower-cased names) and body.
+pub async fn request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut head = format!(
+        "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        server.prefix,
+        server.addr,
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (413, 415) before reading the whole body; that is fine.
+    let _ = stream.write_all(body).await;
+    let mut raw = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut raw),
+    )
+    .await
+    .expect("the server answers");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    (status, headers, body)
+}
+
+/// One multipart body with `parts` of (field name, file name, bytes).
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "chatbox-test-boundary-7d93";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

@@ -8,4 +8,5 @@ mod admin_api;
 mod backpressure;
 mod client;
 mod rest_api;
+mod uploads;
 mod websocket;

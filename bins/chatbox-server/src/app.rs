@@ -267,6 +267,11 @@ fn provider_config(p: &ProviderSettings, settings: &Settings) -> ProviderConfig 
         endpoint: p.endpoint.clone(),
         api_key: p.api_key.clone(),
         model: p.model.clone(),
+        vision: p.vision,
+        transcription_model: p.transcription_model.clone().or_else(|| {
+            (settings.transcription_provider.as_deref() == Some(p.id.as_str()))
+                .then(|| "whisper-1".to_owned())
+        }),
         ..ProviderConfig::default()
     };
     config.timeouts.total_ms = settings.engine.reply_timeout_secs.saturating_mul(1000);

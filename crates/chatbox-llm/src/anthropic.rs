@@ -4,6 +4,8 @@
 //! history is reshaped to alternate user/assistant starting with a user turn, as the API
 //! requires. Input tokens come from `message_start`, output tokens from `message_delta`;
 //! `message_stop` is the terminator and an `error` event (e.g. `overloaded_error`) a failure.
+//! With `vision` on, a user turn with images is a content array: one base64 `image` block per
+//! image, then its `text` block.
 
 use std::borrow::Cow;
 
@@ -17,7 +19,7 @@ use crate::classify::{self, VendorKind};
 use crate::config::{HistoryConfig, ProviderConfig};
 use crate::history;
 use crate::sse::Event;
-use crate::wire::{Decode, Decoded, Wire, join, secret_header};
+use crate::wire::{Decode, Decoded, Wire, base64, join, secret_header};
 
 /// The API version header value this client speaks.
 pub(crate) const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -29,6 +31,7 @@ pub(crate) struct Anthropic {
     api_key: HeaderValue,
     model: String,
     max_output_tokens: u32,
+    vision: bool,
     history: HistoryConfig,
 }
 
@@ -40,6 +43,7 @@ impl Anthropic {
             api_key: secret_header(&config.api_key),
             model: config.model.clone(),
             max_output_tokens: config.max_output_tokens,
+            vision: config.vision,
             history: config.history.clone(),
         }
     }
@@ -59,12 +63,12 @@ impl Anthropic {
             system: request.system_prompt.as_deref(),
             messages: turns
                 .into_iter()
-                .map(|(role, content)| Message {
-                    role: match role {
+                .map(|turn| Message {
+                    role: match turn.role {
                         Role::User => "user",
                         Role::Assistant => "assistant",
                     },
-                    content,
+                    content: self.content(turn),
                 })
                 .collect(),
             stream: true,
@@ -72,6 +76,29 @@ impl Anthropic {
                 user_id: &request.user_key,
             }),
         }
+    }
+
+    /// A turn's `content`: its text, or with vision on and images in a user turn, one `image`
+    /// block per image followed by the `text` block (the order Anthropic recommends).
+    fn content<'a>(&self, turn: history::Turn<'a>) -> Content<'a> {
+        if !self.vision || turn.role != Role::User || turn.images.is_empty() {
+            return Content::Text(turn.text);
+        }
+        let mut blocks: Vec<Block<'a>> = turn
+            .images
+            .into_iter()
+            .map(|image| Block::Image {
+                source: ImageSource {
+                    kind: "base64",
+                    media_type: &image.mime_type,
+                    data: base64(&image.data),
+                },
+            })
+            .collect();
+        if !turn.text.is_empty() {
+            blocks.push(Block::Text { text: turn.text });
+        }
+        Content::Blocks(blocks)
     }
 }
 
@@ -82,16 +109,39 @@ pub(crate) struct MessagesBody<'a> {
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<&'a str>,
-    messages: Vec<Message>,
+    messages: Vec<Message<'a>>,
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata<'a>>,
 }
 
 #[derive(Debug, Serialize)]
-struct Message {
+struct Message<'a> {
     role: &'static str,
-    content: String,
+    content: Content<'a>,
+}
+
+/// A message's `content`: a string, or an array of content blocks.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(String),
+    Blocks(Vec<Block<'a>>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Block<'a> {
+    Image { source: ImageSource<'a> },
+    Text { text: String },
+}
+
+#[derive(Debug, Serialize)]
+struct ImageSource<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    media_type: &'a str,
+    data: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -172,6 +172,9 @@ pub struct ProviderConfig {
     /// Model for `audio/transcriptions`, e.g. `whisper-1` (text; none disables transcription).
     /// OpenAI kind only.
     pub transcription_model: Option<String>,
+    /// Whether the model takes images (flag): images users send are then included in the
+    /// request as base64 data, not only described in text. OpenAI and Anthropic kinds only.
+    pub vision: bool,
     /// How long a health probe result is reused, in milliseconds.
     pub health_ttl_ms: u64,
     /// Deadlines.
@@ -195,6 +198,7 @@ impl Default for ProviderConfig {
             max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
             stream_usage: true,
             transcription_model: None,
+            vision: false,
             health_ttl_ms: DEFAULT_HEALTH_TTL_MS,
             timeouts: TimeoutConfig::default(),
             retry: RetryConfig::default(),
@@ -223,6 +227,7 @@ impl fmt::Debug for ProviderConfig {
             .field("max_output_tokens", &self.max_output_tokens)
             .field("stream_usage", &self.stream_usage)
             .field("transcription_model", &self.transcription_model)
+            .field("vision", &self.vision)
             .field("health_ttl_ms", &self.health_ttl_ms)
             .field("timeouts", &self.timeouts)
             .field("retry", &self.retry)
@@ -297,6 +302,11 @@ impl ProviderConfig {
                     "only supported for kind openai".into(),
                 );
             }
+        }
+        if self.vision && self.kind == ProviderKind::Dify {
+            // Dify takes images only as files uploaded to it first; users' images are described
+            // in the text instead.
+            bad("vision", "not supported for kind dify".into());
         }
         if let Some(header) = &self.api_key_header
             && reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err()

@@ -6,7 +6,8 @@
 //! restart) earlier turns of the bounded history are written into the query so Dify still sees
 //! the conversation. The map is bounded (oldest sessions forgotten first). Usage comes from
 //! `message_end`, the terminator; an `error` event is a failure. Dify apps carry their own
-//! prompt, so `system_prompt` is not sent.
+//! prompt, so `system_prompt` is not sent. Images are never sent (Dify takes files only once
+//! uploaded to it): the turn's text, which describes each file, is all Dify sees.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};

@@ -3,7 +3,7 @@
 //!
 //! A [`FakeVendor`] answers every chat or transcription request with the next scripted
 //! [`Reply`] (or, when the script is empty, echoes the last user message as `"echo: "` +
-//! text), records every request it received, and counts connections and connections the client
+//! its text, the text parts of a content array included), records every request it received, and counts connections and connections the client
 //! closed before the response was complete (how tests observe cancellation). Health routes
 //! (`GET …/models`, `GET …/parameters`) answer a settable status. Dropping the fake stops it
 //! and closes its connections.
@@ -422,7 +422,15 @@ fn last_user_text(kind: ProviderKind, body: &Value) -> String {
             .and_then(|m| m.last())
             .and_then(|m| m.get("content")),
     };
-    text.and_then(Value::as_str).unwrap_or_default().to_owned()
+    match text {
+        // A content array (a turn with images): its text parts.
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect(),
+        other => other.and_then(Value::as_str).unwrap_or_default().to_owned(),
+    }
 }
 
 async fn write_response(write: &mut OwnedWriteHalf, response: Response) -> std::io::Result<()> {

@@ -4,7 +4,7 @@
 //! turn and the character budgets of [`HistoryConfig`] allow, so the vendor sees a contiguous
 //! tail of the conversation, never a turn with a hole before it.
 
-use chatbox_core::ports::llm::{ChatMessage, Role};
+use chatbox_core::ports::llm::{ChatMessage, ImagePart, Role};
 
 use crate::config::HistoryConfig;
 
@@ -29,19 +29,33 @@ pub(crate) fn bounded<'a>(
     &messages[start..]
 }
 
+/// One turn after [`alternating`]: the joined text of consecutive messages of one role, and
+/// their images in order.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Turn<'a> {
+    pub(crate) role: Role,
+    pub(crate) text: String,
+    pub(crate) images: Vec<&'a ImagePart>,
+}
+
 /// The turns in a strictly alternating user/assistant order starting with a user turn, as
 /// Anthropic requires: leading assistant turns are dropped and consecutive turns of one role are
-/// joined by a blank line.
-pub(crate) fn alternating(messages: &[ChatMessage]) -> Vec<(Role, String)> {
-    let mut out: Vec<(Role, String)> = Vec::with_capacity(messages.len());
+/// joined by a blank line (their images kept, in order).
+pub(crate) fn alternating(messages: &[ChatMessage]) -> Vec<Turn<'_>> {
+    let mut out: Vec<Turn<'_>> = Vec::with_capacity(messages.len());
     for message in messages {
         match out.last_mut() {
             None if message.role == Role::Assistant => {}
-            Some((role, text)) if *role == message.role => {
-                text.push_str("\n\n");
-                text.push_str(&message.content);
+            Some(turn) if turn.role == message.role => {
+                turn.text.push_str("\n\n");
+                turn.text.push_str(&message.content);
+                turn.images.extend(&message.images);
             }
-            _ => out.push((message.role, message.content.clone())),
+            _ => out.push(Turn {
+                role: message.role,
+                text: message.content.clone(),
+                images: message.images.iter().collect(),
+            }),
         }
     }
     out
@@ -115,17 +129,30 @@ mod tests {
 
     #[test]
     fn alternation_drops_leading_assistant_and_merges_repeats() {
+        let image = |n: &'static [u8]| ImagePart {
+            mime_type: "image/png".into(),
+            data: bytes::Bytes::from_static(n),
+        };
         let messages = vec![
             ChatMessage::assistant("hello, how can I help?"),
-            ChatMessage::user("one"),
-            ChatMessage::user("two"),
+            ChatMessage::user("one").with_image(image(b"1")),
+            ChatMessage::user("two").with_image(image(b"2")),
             ChatMessage::assistant("ok"),
         ];
+        let (one, two) = (image(b"1"), image(b"2"));
         assert_eq!(
             alternating(&messages),
             vec![
-                (Role::User, "one\n\ntwo".to_owned()),
-                (Role::Assistant, "ok".to_owned())
+                Turn {
+                    role: Role::User,
+                    text: "one\n\ntwo".to_owned(),
+                    images: vec![&one, &two],
+                },
+                Turn {
+                    role: Role::Assistant,
+                    text: "ok".to_owned(),
+                    images: vec![],
+                },
             ]
         );
     }

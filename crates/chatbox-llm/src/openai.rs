@@ -4,11 +4,13 @@
 //! `api-key`), Ollama, vLLM and llama.cpp. The system prompt is the first `system` message; the
 //! bounded history follows. `stream_options.include_usage` asks for the usage chunk that
 //! arrives just before `data: [DONE]`, the terminator; an `{"error": ...}` event is a failure.
+//! With `vision` on, a user turn's images go in its `content` array as `image_url` parts
+//! holding a `data:` URL (base64); without it a turn's content is its text alone.
 
 use std::borrow::Cow;
 
 use chatbox_core::LlmError;
-use chatbox_core::ports::llm::{AudioInput, ChatRequest, Role};
+use chatbox_core::ports::llm::{AudioInput, ChatMessage, ChatRequest, Role};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode, Url};
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ use crate::classify::{self, VendorKind};
 use crate::config::{HistoryConfig, ProviderConfig};
 use crate::history;
 use crate::sse::Event;
-use crate::wire::{Decode, Decoded, Wire, join, secret_header};
+use crate::wire::{Decode, Decoded, Wire, base64, join, secret_header};
 
 /// The OpenAI-compatible vendor.
 pub(crate) struct OpenAi {
@@ -30,6 +32,7 @@ pub(crate) struct OpenAi {
     max_output_tokens: u32,
     stream_usage: bool,
     transcription_model: Option<String>,
+    vision: bool,
     history: HistoryConfig,
 }
 
@@ -59,6 +62,7 @@ impl OpenAi {
             max_output_tokens: config.max_output_tokens,
             stream_usage: config.stream_usage,
             transcription_model: config.transcription_model.clone(),
+            vision: config.vision,
             history: config.history.clone(),
         }
     }
@@ -77,7 +81,7 @@ impl OpenAi {
         if let Some(system) = request.system_prompt.as_deref() {
             messages.push(Message {
                 role: "system",
-                content: system,
+                content: Content::Text(system),
             });
         }
         messages.extend(turns.iter().map(|m| Message {
@@ -85,7 +89,7 @@ impl OpenAi {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             },
-            content: &m.content,
+            content: self.content(m),
         }));
         ChatBody {
             model: &self.model,
@@ -97,6 +101,23 @@ impl OpenAi {
             max_completion_tokens: self.max_output_tokens,
             user: (!request.user_key.is_empty()).then_some(request.user_key.as_str()),
         }
+    }
+
+    /// A turn's `content`: its text, or with vision on and images attached to a user turn, the
+    /// text part followed by one `image_url` part per image.
+    fn content<'a>(&self, message: &'a ChatMessage) -> Content<'a> {
+        if !self.vision || message.role != Role::User || message.images.is_empty() {
+            return Content::Text(&message.content);
+        }
+        let text = (!message.content.is_empty()).then_some(Part::Text {
+            text: &message.content,
+        });
+        let images = message.images.iter().map(|image| Part::ImageUrl {
+            image_url: ImageUrl {
+                url: format!("data:{};base64,{}", image.mime_type, base64(&image.data)),
+            },
+        });
+        Content::Parts(text.into_iter().chain(images).collect())
     }
 }
 
@@ -116,7 +137,27 @@ pub(crate) struct ChatBody<'a> {
 #[derive(Debug, Serialize)]
 struct Message<'a> {
     role: &'static str,
-    content: &'a str,
+    content: Content<'a>,
+}
+
+/// A message's `content`: a string, or an array of typed parts.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(&'a str),
+    Parts(Vec<Part<'a>>),
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Part<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl },
+}
+
+#[derive(Debug, Serialize)]
+struct ImageUrl {
+    url: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -97,6 +97,8 @@ pub(crate) struct Inner<W> {
     pub(crate) name: String,
     pub(crate) kind: &'static str,
     pub(crate) model: String,
+    /// Whether images are sent (`ProviderConfig::vision`).
+    pub(crate) vision: bool,
     pub(crate) http: reqwest::Client,
     pub(crate) wire: W,
     pub(crate) timeouts: TimeoutConfig,
@@ -117,6 +119,8 @@ impl<W: Wire> HttpProvider<W> {
                 name: config.name.clone(),
                 kind: config.kind.as_str(),
                 model: config.model.clone(),
+                // Validation refuses vision for Dify; never claim it there all the same.
+                vision: config.vision && config.kind != ProviderKind::Dify,
                 http,
                 wire,
                 timeouts: config.timeouts.clone(),
@@ -143,6 +147,10 @@ impl<W: Wire> LlmProvider for HttpProvider<W> {
 
     fn model(&self) -> &str {
         &self.inner.model
+    }
+
+    fn supports_images(&self) -> bool {
+        self.inner.vision
     }
 
     fn stream_chat(&self, request: ChatRequest) -> ChunkStream {

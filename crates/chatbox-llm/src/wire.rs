@@ -3,7 +3,8 @@
 //! A [`Wire`] builds the vendor's HTTP requests and classifies its refusals; its [`Decode`]
 //! turns parsed SSE events into vendor-neutral [`Decoded`] items. Everything else (retries,
 //! deadlines, usage estimates, cancellation, health) is shared in [`crate::stream`] and
-//! [`crate::provider`], so the three vendors cannot drift apart in behaviour.
+//! [`crate::provider`], so the three vendors cannot drift apart in behaviour. Images travel
+//! inline as [`base64`], never as a URL the vendor would fetch.
 
 use chatbox_core::LlmError;
 use chatbox_core::ports::llm::{AudioInput, ChatRequest};
@@ -92,6 +93,30 @@ pub(crate) fn secret_header(value: &str) -> HeaderValue {
     value
 }
 
+/// The standard base64 alphabet (RFC 4648 §4).
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// `bytes` in standard, padded base64 (RFC 4648 §4), as vendors take inline image data.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let b = [
+            group[0],
+            group.get(1).copied().unwrap_or(0),
+            group.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        // Each index is six bits, so always within the 64-entry alphabet.
+        let sextet = |shift: u32| char::from(BASE64_ALPHABET[((n >> shift) & 0x3f) as usize]);
+        out.push(sextet(18));
+        out.push(sextet(12));
+        out.push(if group.len() > 1 { sextet(6) } else { '=' });
+        out.push(if group.len() > 2 { sextet(0) } else { '=' });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +135,22 @@ mod tests {
             join(&plain, &["messages"]).as_str(),
             "http://127.0.0.1:9/v1/messages"
         );
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_4648_vectors() {
+        for (raw, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(raw.as_bytes()), encoded);
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0x3e]), "//4+");
     }
 
     #[test]

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use chatbox_core::ports::store::SessionPatch;
 use chatbox_core::protocol::ModelInfo;
-use chatbox_core::{
-    BlobStore, Identity, LlmProvider, Notifier, Session, SessionId, Store, UserId,
-};
+use chatbox_core::{BlobStore, Identity, LlmProvider, Notifier, Session, SessionId, Store, UserId};
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;

@@ -9,8 +9,10 @@
 //!   (overflow → `SESSION_BUSY`). The task owns the reply deadline, idle eviction and shutdown.
 //! - `help` records a help request in the outbox and `delivery` sends it on every staff channel
 //!   (retried in the background, after a restart too).
-//! - `turn` handles a user message and the reply it starts; `handoff` an
-//!   admin taking the session over (no reply can start while assisted) and leaving.
+//! - `turn` handles a user message and the reply it starts; `files` a file or voice note (owner
+//!   checked, never a signed URL; images read for vision models, voice transcribed off the
+//!   session task); `handoff` an admin taking the session over (no reply can start while
+//!   assisted) and leaving.
 //! - `fanout` stamps every session frame with the next `seq`, serializes it once, keeps it in the
 //!   replay buffer and hands the same bytes to every connection; a connection whose queue is full
 //!   is closed with 1013, never skipped silently. A resuming connection gets its missed frames as
@@ -29,10 +31,11 @@ pub mod events;
 mod delivery;
 mod engine;
 mod fanout;
+mod files;
 mod handoff;
 mod help;
-mod metrics;
 mod history;
+mod metrics;
 mod ops;
 mod rate_limit;
 mod registry;

@@ -16,9 +16,14 @@
 //!
 //! - **Handoff**: the assisting admin's absence is timed here too; after `admin_grace_secs`
 //!   without a connection the session is released (`handoff`).
+//! - **Transcription**: a voice note is transcribed by a task of its own (`files`); until it
+//!   ends, later inputs are held back in order (bounded like the queue), and its deadline is
+//!   owned here like a reply's. Shutdown waits for it; an abort stores the note untranscribed.
 //!
-//! What a turn does lives in `turn`, help requests in `help`, takeover and release in `handoff`.
+//! What a turn does lives in `turn`, files and voice notes in `files`, help requests in `help`,
+//! takeover and release in `handoff`.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chatbox_core::ports::store::EndOutcome;
@@ -32,6 +37,7 @@ use crate::connection::{CloseReason, ConnId, Participant, Sink};
 use crate::engine::Shared;
 use crate::error::EngineError;
 use crate::fanout::Fanout;
+use crate::files::{Transcribing, Unheard};
 use crate::ops::{OpOutcome, SessionOp};
 use crate::registry::TaskStatus;
 use crate::replay::ReplayBuffer;
@@ -60,6 +66,11 @@ pub(crate) enum Command {
     Release(Box<Release>),
     /// The first round of a help request's deliveries is over.
     HelpOutcome(Vec<chatbox_core::outbox::Delivery>),
+    /// Voice note transcription `id` ended.
+    Transcribed {
+        id: u64,
+        result: Result<String, Unheard>,
+    },
 }
 
 /// A takeover request and where to send its outcome.
@@ -135,6 +146,12 @@ pub(crate) struct SessionTask {
     pub(crate) admin_away_since: Option<Instant>,
     /// When this session's open help request was made (repeats within its window are merged).
     pub(crate) help_open_since: Option<std::time::Instant>,
+    /// The voice note being transcribed, if any.
+    pub(crate) transcription: Option<Transcribing>,
+    /// Transcriptions started so far (the id of the latest).
+    pub(crate) transcriptions: u64,
+    /// Inputs that arrived while a voice note was transcribed, in arrival order.
+    held: VecDeque<Input>,
     status: Arc<TaskStatus>,
     shutting_down: bool,
     stop: Option<CloseReason>,
@@ -164,6 +181,9 @@ impl SessionTask {
             reply_deadline: None,
             admin_away_since: None,
             help_open_since: None,
+            transcription: None,
+            transcriptions: 0,
+            held: VecDeque::new(),
             status,
             shutting_down: false,
             stop: None,
@@ -180,7 +200,7 @@ impl SessionTask {
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
         let reason = loop {
-            let idle = self.fanout.connections() == 0 && !self.state.is_replying();
+            let idle = self.fanout.connections() == 0 && !self.busy();
             match (idle, idle_since) {
                 (true, None) => {
                     idle_since = Some(Instant::now());
@@ -205,11 +225,12 @@ impl SessionTask {
             if let Some(reason) = self.stop {
                 break reason;
             }
-            if self.shutting_down && !self.state.is_replying() {
+            if self.shutting_down && !self.busy() {
                 break CloseReason::ShuttingDown;
             }
             let target = [
                 self.reply_deadline,
+                self.transcription.as_ref().map(|t| t.deadline),
                 idle_since.map(|t| t + idle_for),
                 self.admin_away_since.map(|t| t + admin_grace),
             ]
@@ -249,6 +270,13 @@ impl SessionTask {
                         let _ = Box::pin(self.release(&a.admin_id, "timeout")).await;
                     } else if self.reply_deadline.is_some_and(|t| t <= now) {
                         Box::pin(self.reply_timed_out()).await;
+                    } else if self
+                        .transcription
+                        .as_ref()
+                        .is_some_and(|t| t.deadline <= now)
+                    {
+                        Box::pin(self.transcription_timed_out()).await;
+                        Box::pin(self.release_held()).await;
                     } else if idle_since.is_some() {
                         tracing::debug!(session = %self.session.id, "idle session evicted");
                         break CloseReason::ShuttingDown;
@@ -276,7 +304,7 @@ impl SessionTask {
             Command::Reply { id, event } => self.reply_event(id, event).await,
             Command::Op(request) => self.op(*request).await,
             Command::Evict => {
-                if self.fanout.connections() == 0 && !self.state.is_replying() {
+                if self.fanout.connections() == 0 && !self.busy() {
                     self.stop = Some(CloseReason::Evicted);
                 }
             }
@@ -289,7 +317,16 @@ impl SessionTask {
                 let _ = r.done.send(result);
             }
             Command::HelpOutcome(deliveries) => self.help_outcome(&deliveries),
+            Command::Transcribed { id, result } => {
+                self.transcribed(id, result).await;
+                Box::pin(self.release_held()).await;
+            }
         }
+    }
+
+    /// True while a reply streams or a voice note is transcribed.
+    fn busy(&self) -> bool {
+        self.state.is_replying() || self.transcription.is_some()
     }
 
     async fn attach(&mut self, attach: Attach) {
@@ -335,13 +372,15 @@ impl SessionTask {
     /// Shutdown began: no new input from now on, and what waits is dropped, each sender told.
     fn begin_shutdown(&mut self) {
         self.shutting_down = true;
-        for input in self.state.take_pending() {
+        let held = std::mem::take(&mut self.held);
+        for input in self.state.take_pending().into_iter().chain(held) {
             self.refuse(input.conn, "Server shutting down: message not processed");
         }
     }
 
     /// The shutdown deadline passed: cancel the reply in flight, keeping what it produced.
     async fn abort(&mut self) {
+        self.transcription_stopped().await;
         if let Some(reply) = self.state.cancel() {
             self.reply_deadline = None;
             let persisted = self.persist_partial(&reply, "shutdown").await;
@@ -406,19 +445,48 @@ impl SessionTask {
             );
             return self.fanout.direct_env(input.conn, env);
         }
-        if matches!(input.frame.command, ClientCommand::UserMessage { .. })
-            && let Err(wait) = self.check_message_rate(&input.identity.user_id)
-        {
+        // Files and voice notes are answered by the model too, so they count like messages.
+        let answered = matches!(
+            input.frame.command,
+            ClientCommand::UserMessage { .. }
+                | ClientCommand::FileUpload { .. }
+                | ClientCommand::VoiceMessage { .. }
+        );
+        if answered && let Err(wait) = self.check_message_rate(&input.identity.user_id) {
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             crate::metrics::message_rate_limited();
             return self
                 .fanout
                 .direct_env(input.conn, Envelope::rate_limited(ms, now));
         }
+        self.admit(input).await;
+    }
+
+    /// Runs, queues or refuses an input. While a voice note is transcribed, inputs are held
+    /// back (bounded like the queue) so the note keeps its place in the conversation.
+    async fn admit(&mut self, input: Input) {
+        if self.transcription.is_some() {
+            if self.held.len() < self.shared.config.pending_inputs {
+                self.held.push_back(input);
+            } else {
+                self.refuse(input.conn, "Session busy: please retry");
+            }
+            return;
+        }
         match self.state.admit(input) {
             Admission::Run(input) => self.run_input(input).await,
             Admission::Queued => {}
             Admission::Busy(input) => self.refuse(input.conn, "Session busy: please retry"),
+        }
+    }
+
+    /// After a transcription: the inputs held back meanwhile are admitted in order (behind any
+    /// that were already queued), until one starts another transcription.
+    async fn release_held(&mut self) {
+        while self.transcription.is_none()
+            && let Some(input) = self.held.pop_front()
+        {
+            Box::pin(self.admit(input)).await;
         }
     }
 
@@ -445,7 +513,9 @@ impl SessionTask {
     }
 
     async fn drain_pending(&mut self) {
-        while let Some(input) = self.state.next_pending() {
+        while self.transcription.is_none()
+            && let Some(input) = self.state.next_pending()
+        {
             self.run_input(input).await;
         }
     }
@@ -457,7 +527,6 @@ impl SessionTask {
             frame,
             ..
         } = input;
-        let now = Utc::now();
         match frame.command {
             ClientCommand::UserMessage { content, metadata } => {
                 self.user_message(conn, content, metadata).await;
@@ -466,13 +535,17 @@ impl SessionTask {
             ClientCommand::HelpRequest { content, .. } => {
                 self.help_request(conn, &identity, content).await;
             }
-            ClientCommand::FileUpload { .. } | ClientCommand::VoiceMessage { .. } => {
-                let env = Envelope::error(
-                    ErrorCode::NotFound,
-                    "Unknown file_id: uploads are not enabled",
-                    now,
-                );
-                self.fanout.direct_env(conn, env);
+            ClientCommand::FileUpload {
+                file_id,
+                content,
+                metadata,
+            } => {
+                let user = &identity.user_id;
+                Box::pin(self.file_upload(conn, user, file_id, content, metadata)).await;
+            }
+            ClientCommand::VoiceMessage { file_id, metadata } => {
+                let user = &identity.user_id;
+                Box::pin(self.voice_message(conn, user, file_id, metadata)).await;
             }
             ClientCommand::AdminJoin
             | ClientCommand::AdminLeave

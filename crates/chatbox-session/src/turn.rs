@@ -1,5 +1,6 @@
-//! One conversational turn: a user message is persisted and published, the model is asked, its
-//! reply streams to the session, and the finished reply is persisted with its statistics.
+//! One conversational turn: a user message (text, or a file or voice note from `files`) is
+//! persisted and published, the model is asked, its reply streams to the session, and the
+//! finished reply is persisted with its statistics.
 //!
 //! Guarantees:
 //! - Exactly one done frame ends every reply, whatever happens (finish, provider error, deadline,
@@ -13,14 +14,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chatbox_core::ports::llm::{LlmError, TimeoutPhase};
+use chatbox_core::ports::llm::{LlmError, Role, TimeoutPhase};
 use chatbox_core::ports::store::SessionPatch;
 use chatbox_core::protocol::{Envelope, ErrorCode, FrameType};
-use chatbox_core::session::session_name_from_first_message;
+use chatbox_core::session::{SESSION_NAME_MAX_CHARS, session_name_from_first_message};
 use chatbox_core::{Message, Sender};
 use chrono::{DateTime, Utc};
 
 use crate::connection::ConnId;
+use crate::files::ImageSource;
 use crate::history::build_request;
 use crate::reply::{self, ReplyEvent};
 use crate::state::ReplyInFlight;
@@ -28,15 +30,18 @@ use crate::store_call::{bounded, retried};
 use crate::task::SessionTask;
 
 /// Metadata keys the server sets; a client cannot supply them.
-const SERVER_KEYS: [&str; 16] = [
+const SERVER_KEYS: [&str; 20] = [
     "admin_id",
     "admin_name",
     "cancelled",
     "channels",
     "done",
     "features",
+    "file_name",
+    "file_size",
     "incomplete",
     "merged",
+    "mime_type",
     "model_id",
     "persisted",
     "reason",
@@ -45,12 +50,22 @@ const SERVER_KEYS: [&str; 16] = [
     "session_ended",
     "streaming",
     "tokens",
+    "transcript",
 ];
 
 /// A client's message metadata without the keys only the server may set.
 pub(crate) fn client_metadata(mut metadata: BTreeMap<String, String>) -> BTreeMap<String, String> {
     metadata.retain(|k, _| !SERVER_KEYS.contains(&k.as_str()));
     metadata
+}
+
+/// A session name from a file name: the name whole, or cut with `...` when too long.
+fn name_after_file(file_name: &str) -> String {
+    if file_name.chars().count() <= SESSION_NAME_MAX_CHARS {
+        return file_name.to_owned();
+    }
+    let cut: String = file_name.chars().take(SESSION_NAME_MAX_CHARS - 3).collect();
+    format!("{cut}...")
 }
 
 impl SessionTask {
@@ -60,6 +75,25 @@ impl SessionTask {
         content: String,
         metadata: BTreeMap<String, String>,
     ) {
+        let mut message = Message::text(Sender::User, content, Utc::now());
+        message.metadata = client_metadata(metadata);
+        if self
+            .post_user_message(conn, &message, FrameType::UserMessage)
+            .await
+        {
+            self.ask_model(&message, None).await;
+        }
+    }
+
+    /// Stores a message of the session's user and publishes it to the session as a `kind`
+    /// frame, reopening an ended session first and naming an unnamed one after it. False when
+    /// it could not be stored (the sender has been told).
+    pub(crate) async fn post_user_message(
+        &mut self,
+        conn: ConnId,
+        message: &Message,
+        kind: FrameType,
+    ) -> bool {
         let store = Arc::clone(&self.shared.store);
         let limit = self.shared.store_timeout();
         let id = self.session.id.clone();
@@ -74,21 +108,29 @@ impl SessionTask {
                 Err(e) => tracing::warn!(session = %id, error = %e, "reopening the session failed"),
             }
         }
-        let mut message = Message::text(Sender::User, content, Utc::now());
-        message.metadata = client_metadata(metadata);
-        if let Err(e) = retried(limit, || store.append_message(&id, &message)).await {
+        if let Err(e) = retried(limit, || store.append_message(&id, message)).await {
             tracing::warn!(session = %id, error = %e, "persisting a user message failed");
             let env = Envelope::error(
                 ErrorCode::StorageError,
                 "Could not save your message; please retry",
                 Utc::now(),
             );
-            return self.fanout.direct_env(conn, env);
+            self.fanout.direct_env(conn, env);
+            return false;
         }
-        self.fanout
-            .publish(Envelope::from_message(FrameType::UserMessage, &message));
-        if self.session.name.is_empty() {
-            let name = session_name_from_first_message(&message.content);
+        self.fanout.publish(Envelope::from_message(kind, message));
+        // A file without a caption names the session after the file; a message with no text
+        // at all (an untranscribed voice note) leaves the name to a later message.
+        let name = match message.content.trim() {
+            "" => message
+                .metadata
+                .get("file_name")
+                .map(|f| name_after_file(f)),
+            text => Some(session_name_from_first_message(text)),
+        };
+        if self.session.name.is_empty()
+            && let Some(name) = name
+        {
             let patch = SessionPatch {
                 name: Some(name.clone()),
                 ..Default::default()
@@ -98,10 +140,19 @@ impl SessionTask {
             }
             self.session.name = name;
         }
+        true
+    }
+
+    /// Has the model answer `message`, the session's latest stored message, unless an admin
+    /// assists (the message is theirs to answer then: they see it in the session). `image` is
+    /// read and attached to that turn when the session's provider takes images.
+    pub(crate) async fn ask_model(&mut self, message: &Message, image: Option<ImageSource>) {
         if self.state.assistant().is_some() {
-            // An admin assists: the message is theirs to answer (they see it in the session).
             return;
         }
+        let store = Arc::clone(&self.shared.store);
+        let limit = self.shared.store_timeout();
+        let id = self.session.id.clone();
         self.fanout.publish(Envelope::loading(Utc::now()));
         let Some(provider) = self.shared.provider_for(self.session.model_id.as_deref()) else {
             let now = Utc::now();
@@ -120,10 +171,10 @@ impl SessionTask {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(session = %id, error = %e, "reading history failed; answering the message alone");
-                vec![message]
+                vec![message.clone()]
             }
         };
-        let request = build_request(
+        let mut request = build_request(
             &history,
             cfg.history_turns,
             cfg.history_chars,
@@ -131,6 +182,7 @@ impl SessionTask {
             &id,
             &self.session.user_id,
         );
+        let image = image.filter(|_| provider.supports_images());
         let timeout = tokio::time::Duration::from_secs(cfg.reply_timeout_secs.max(1));
         let Some((reply_id, cancel)) = self
             .state
@@ -140,11 +192,26 @@ impl SessionTask {
         };
         self.reply_deadline = Some(tokio::time::Instant::now() + timeout);
         let mailbox = self.mailbox.clone();
+        let reply = async move {
+            if let Some(image) = image {
+                // Read inside the reply's task (and deadline), so the session stays responsive.
+                let part = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return,
+                    part = image.fetch() => part,
+                };
+                if let Some(part) = part
+                    && let Some(turn) = request.messages.last_mut()
+                    && turn.role == Role::User
+                {
+                    turn.images.push(part);
+                }
+            }
+            reply::run(provider, request, reply_id, cancel, mailbox).await;
+        };
         self.shared
             .tracker
-            .spawn(tracing::Instrument::in_current_span(reply::run(
-                provider, request, reply_id, cancel, mailbox,
-            )));
+            .spawn(tracing::Instrument::in_current_span(reply));
     }
 
     pub(crate) async fn reply_event(&mut self, id: u64, event: ReplyEvent) {

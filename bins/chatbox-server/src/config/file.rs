@@ -159,6 +159,8 @@ pub(super) struct ProviderEntry {
     #[serde(alias = "apiKey")]
     pub(super) api_key: String,
     pub(super) model: String,
+    pub(super) vision: Option<bool>,
+    pub(super) transcription_model: Option<String>,
 }
 
 /// `[uploads]`: file uploads and their S3 bucket.

@@ -29,6 +29,8 @@ pub(super) fn providers(
                     endpoint: get("ENDPOINT"),
                     api_key: get("API_KEY"),
                     model: get("MODEL"),
+                    vision: None,
+                    transcription_model: None,
                 };
                 (source, entry)
             }
@@ -49,6 +51,23 @@ pub(super) fn providers(
         };
         if let Some(key) = var("API_KEY") {
             p.api_key = key;
+        }
+        if let Some(model) = var("TRANSCRIPTION_MODEL").filter(|m| !m.trim().is_empty()) {
+            p.transcription_model = Some(model);
+        }
+        if let Some(raw) = var("VISION") {
+            p.vision = match raw.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => Some(true),
+                "0" | "false" | "no" | "" => Some(false),
+                _ => {
+                    r.error(
+                        &format!("LLM_PROVIDER_{n}_VISION"),
+                        &raw,
+                        "allowed: true, false",
+                    );
+                    None
+                }
+            };
         }
         let sep = if source.starts_with("LLM_") { "_" } else { "." };
         let key_of = |field: &str| {
@@ -89,6 +108,8 @@ pub(super) fn providers(
             endpoint: p.endpoint,
             api_key: p.api_key,
             model: p.model,
+            vision: p.vision.unwrap_or(false),
+            transcription_model: p.transcription_model,
         });
     }
     out

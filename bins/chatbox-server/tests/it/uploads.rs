@@ -228,3 +228,156 @@ async fn a_101_mb_upload_is_refused_with_413_without_being_held_in_memory() {
         "only the warm-up file (and its metadata) is stored: {files}"
     );
 }
+
+/// A WebM voice note's first bytes (EBML header, `webm` doc type, an Opus track).
+fn voice_note() -> Vec<u8> {
+    let mut out = b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81\x01\x42\x82\x84webm".to_vec();
+    out.extend_from_slice(b"\x18\x53\x80\x67\x01\x00\x00\x00\x86\x85A_OPUS");
+    out.extend_from_slice(&[0u8; 512]);
+    out
+}
+
+async fn next_of(ws: &mut chatbox_ws::testing::Ws, kind: &str) -> Value {
+    loop {
+        let f = testing::json(ws).await.unwrap();
+        if f["type"] == kind {
+            return f;
+        }
+        assert_ne!(f["type"], "error", "waiting for {kind}: {f}");
+    }
+}
+
+#[tokio::test]
+async fn a_file_and_a_voice_note_reach_the_conversation_and_the_ai_answers() {
+    use chatbox_llm::fake::Reply;
+    use serde_json::json;
+
+    let fake = FakeVendor::start(ProviderKind::Openai).await.unwrap();
+    let backend = Backend::sqlite("up-flow");
+    let mut env = env_for(&backend, &fake.base_url());
+    env.push(("TRANSCRIPTION_PROVIDER".into(), "fake".into()));
+    let cwd = std::env::temp_dir().join(format!("chatbox-it-cwd-{}-up-flow", std::process::id()));
+    let server = start(&env, &[], &cwd).await;
+    let ann = testing::token(SECRET, "ann", &[]);
+    let mut ws = testing::connect(server.addr, "/chatbox/ws", &ann)
+        .await
+        .unwrap();
+    let status = testing::json(&mut ws).await.unwrap();
+    let features = status["metadata"]["features"].as_str().unwrap_or_default();
+    assert!(
+        features.contains("uploads") && features.contains("voice"),
+        "{status}"
+    );
+
+    // A PDF with a caption: echoed with its stable URL, then answered.
+    let (code, up) = upload(server.addr, &ann, "report.pdf", PDF, PDF.len()).await;
+    assert_eq!(code, 200, "{up}");
+    let id = up["file_id"].as_str().unwrap().to_owned();
+    fake.push(Reply::text(["Got ", "your report"]).usage(4, 3));
+    testing::send(
+        &mut ws,
+        &json!({"type": "file_upload", "file_id": id, "content": "please read this"}),
+    )
+    .await
+    .unwrap();
+    let echo = next_of(&mut ws, "file_upload").await;
+    assert_eq!(echo["file_id"], id.as_str());
+    assert_eq!(echo["file_url"], format!("/chatbox/files/{id}"));
+    let frames = testing::until_done(&mut ws).await.unwrap();
+    assert_eq!(testing::reply_text(&frames), "Got your report");
+    let sent = fake.chat_requests()[0].json().unwrap().to_string();
+    assert!(
+        sent.contains("report.pdf") && sent.contains("please read this"),
+        "{sent}"
+    );
+    assert!(!sent.contains("/files/"), "the model gets no URL: {sent}");
+
+    // Someone else's file id is refused and nothing is stored.
+    let bob = testing::token(SECRET, "bob", &[]);
+    let (code, foreign) = upload(server.addr, &bob, "b.pdf", PDF, PDF.len()).await;
+    assert_eq!(code, 200);
+    testing::send(
+        &mut ws,
+        &json!({"type": "file_upload", "file_id": foreign["file_id"], "content": "x"}),
+    )
+    .await
+    .unwrap();
+    let refused = testing::json(&mut ws).await.unwrap();
+    assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
+
+    // A voice note: transcribed by the fake vendor, stored with its transcript, answered.
+    let note = voice_note();
+    let (code, up) = upload(server.addr, &ann, "note.webm", &note, note.len()).await;
+    assert_eq!(
+        (code, &up["mime_type"]),
+        (200, &json!("audio/webm")),
+        "{up}"
+    );
+    fake.push(Reply::text(["where is ", "my order"]));
+    fake.push(Reply::text(["On its way"]).usage(2, 2));
+    testing::send(
+        &mut ws,
+        &json!({"type": "voice_message", "file_id": up["file_id"]}),
+    )
+    .await
+    .unwrap();
+    let frames = testing::until_done(&mut ws).await.unwrap();
+    assert_eq!(testing::reply_text(&frames), "On its way");
+    let sid = status["session_id"].as_str().unwrap();
+    let (code, session) = testing::api(
+        server.addr,
+        "GET",
+        &format!("/chatbox/sessions/{sid}"),
+        &ann,
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 200);
+    let voice = session["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file_id"] == up["file_id"])
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(voice["content"], "where is my order", "{session}");
+    assert_eq!(
+        voice["file_url"],
+        format!("/chatbox/files/{}", up["file_id"].as_str().unwrap())
+    );
+    let log = server.output();
+    assert!(
+        !log.contains("X-Amz") && !log.contains("where is my order"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn without_transcription_a_voice_note_is_stored_and_the_user_is_told() {
+    let (server, fake) = serve("up-voice-off", None).await;
+    let ann = testing::token(SECRET, "ann", &[]);
+    let mut ws = testing::connect(server.addr, "/chatbox/ws", &ann)
+        .await
+        .unwrap();
+    testing::json(&mut ws).await.unwrap();
+    let note = voice_note();
+    let (code, up) = upload(server.addr, &ann, "note.webm", &note, note.len()).await;
+    assert_eq!(code, 200, "{up}");
+    testing::send(
+        &mut ws,
+        &serde_json::json!({"type": "voice_message", "file_id": up["file_id"]}),
+    )
+    .await
+    .unwrap();
+    let told = next_of(&mut ws, "notification").await;
+    assert!(
+        told["content"]
+            .as_str()
+            .is_some_and(|c| c.to_lowercase().contains("transcription")),
+        "{told}"
+    );
+    assert!(
+        fake.chat_requests().is_empty(),
+        "no AI reply without a transcript"
+    );
+}

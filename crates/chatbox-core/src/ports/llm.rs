@@ -4,6 +4,11 @@
 //! [`Chunk::Finished`] carrying token usage. A stream that ends without `Finished`, or yields an
 //! `Err`, did not complete: the engine reports it as an error, never as a normal finish. The
 //! stream is lazy (nothing is sent until it is polled) and dropping it aborts the request.
+//!
+//! A user turn may carry images ([`ImagePart`], the bytes themselves, never a URL). Only
+//! providers whose [`LlmProvider::supports_images`] is true send them; the engine always
+//! describes a file in the turn's text as well, so a provider that cannot send an image loses
+//! nothing but the picture.
 
 use std::time::Duration;
 
@@ -22,6 +27,25 @@ pub enum Role {
     Assistant,
 }
 
+/// An image sent with a user turn: its bytes, read by the server from the blob store.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImagePart {
+    /// The sniffed MIME type (`image/jpeg`, `image/png`, `image/gif`, `image/webp`).
+    pub mime_type: String,
+    /// The image file's bytes.
+    pub data: bytes::Bytes,
+}
+
+impl std::fmt::Debug for ImagePart {
+    // The bytes are left out: a request may be logged, and megabytes of image are no use there.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImagePart")
+            .field("mime_type", &self.mime_type)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
 /// One turn of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
@@ -29,6 +53,9 @@ pub struct ChatMessage {
     pub role: Role,
     /// What was said.
     pub content: String,
+    /// Images sent with this turn (user turns only; empty for most turns). Providers that do
+    /// not take images ignore them.
+    pub images: Vec<ImagePart>,
 }
 
 impl ChatMessage {
@@ -37,6 +64,7 @@ impl ChatMessage {
         Self {
             role: Role::User,
             content: content.into(),
+            images: Vec::new(),
         }
     }
 
@@ -45,7 +73,15 @@ impl ChatMessage {
         Self {
             role: Role::Assistant,
             content: content.into(),
+            images: Vec::new(),
         }
+    }
+
+    /// This turn with `image` attached.
+    #[must_use]
+    pub fn with_image(mut self, image: ImagePart) -> Self {
+        self.images.push(image);
+        self
     }
 }
 
@@ -234,6 +270,12 @@ pub trait LlmProvider: Send + Sync + 'static {
 
     /// Cheap, cached readiness; never a paid call per probe.
     async fn health(&self) -> ProviderHealth;
+
+    /// Whether this provider sends [`ChatMessage::images`] to its model (a vision model);
+    /// when false, images are ignored.
+    fn supports_images(&self) -> bool {
+        false
+    }
 
     /// Transcribes audio; providers without a transcription endpoint return `Unsupported`.
     async fn transcribe(&self, audio: AudioInput) -> Result<String, LlmError> {

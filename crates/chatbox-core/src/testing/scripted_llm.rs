@@ -1,16 +1,19 @@
-//! A scripted [`LlmProvider`]: replies come from a queue of [`Script`]s, and every request is
-//! recorded so tests can assert what the model was sent (history, system prompt).
+//! A scripted [`LlmProvider`]: replies come from a queue of [`Script`]s, transcripts from a
+//! queue of their own, and every request and every audio input is recorded so tests can assert
+//! what the model was sent (history, system prompt, images, audio).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::stream;
 
 use crate::ports::llm::{
-    ChatReply, ChatRequest, Chunk, ChunkStream, LlmError, LlmProvider, ProviderHealth, Role, Usage,
+    AudioInput, ChatReply, ChatRequest, Chunk, ChunkStream, LlmError, LlmProvider, ProviderHealth,
+    Role, Usage,
 };
 
 /// One scripted reply.
@@ -64,14 +67,26 @@ impl Script {
     }
 }
 
+/// One scripted transcription.
+#[derive(Debug)]
+enum Transcript {
+    /// Answer at once.
+    Ready(Result<String, LlmError>),
+    /// Answer with whatever the test sends (a dropped sender is a failure).
+    Paced(oneshot::Receiver<Result<String, LlmError>>),
+}
+
 /// A provider whose replies are scripted. With an empty queue it echoes the last user message
-/// as `"echo: <text>"`.
+/// as `"echo: <text>"`; with no scripted transcript, `transcribe` is `Unsupported`.
 #[derive(Debug)]
 pub struct ScriptedLlm {
     id: String,
     name: String,
     scripts: Mutex<VecDeque<Script>>,
     requests: Mutex<Vec<ChatRequest>>,
+    transcripts: Mutex<VecDeque<Transcript>>,
+    audio: Mutex<Vec<AudioInput>>,
+    vision: AtomicBool,
     health: Mutex<ProviderHealth>,
 }
 
@@ -87,8 +102,35 @@ impl ScriptedLlm {
             name: name.into(),
             scripts: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
+            transcripts: Mutex::new(VecDeque::new()),
+            audio: Mutex::new(Vec::new()),
+            vision: AtomicBool::new(false),
             health: Mutex::new(ProviderHealth::Ready),
         }
+    }
+
+    /// Makes the provider take images (`supports_images`), or not.
+    pub fn set_vision(&self, on: bool) -> &Self {
+        self.vision.store(on, Ordering::SeqCst);
+        self
+    }
+
+    /// Queues the result of the next `transcribe`.
+    pub fn push_transcript(&self, result: Result<String, LlmError>) -> &Self {
+        lock(&self.transcripts).push_back(Transcript::Ready(result));
+        self
+    }
+
+    /// Queues a transcription answered by the returned sender (dropping it fails the call).
+    pub fn pace_transcript(&self) -> oneshot::Sender<Result<String, LlmError>> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.transcripts).push_back(Transcript::Paced(rx));
+        tx
+    }
+
+    /// Every audio input `transcribe` received so far, in order.
+    pub fn audio_inputs(&self) -> Vec<AudioInput> {
+        lock(&self.audio).clone()
     }
 
     /// Queues the next reply.
@@ -172,6 +214,24 @@ impl LlmProvider for ScriptedLlm {
     async fn health(&self) -> ProviderHealth {
         lock(&self.health).clone()
     }
+
+    fn supports_images(&self) -> bool {
+        self.vision.load(Ordering::SeqCst)
+    }
+
+    async fn transcribe(&self, audio: AudioInput) -> Result<String, LlmError> {
+        lock(&self.audio).push(audio);
+        let next = lock(&self.transcripts).pop_front();
+        match next {
+            None => Err(LlmError::Unsupported),
+            Some(Transcript::Ready(result)) => result,
+            Some(Transcript::Paced(rx)) => rx.await.unwrap_or_else(|_| {
+                Err(LlmError::Protocol(
+                    "the paced transcript was dropped".into(),
+                ))
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -245,6 +305,61 @@ mod tests {
         assert_eq!(
             block_on(llm.health()),
             ProviderHealth::NotReady("down".into())
+        );
+    }
+
+    fn audio() -> AudioInput {
+        AudioInput {
+            bytes: bytes::Bytes::from_static(b"OggS"),
+            file_name: "note.ogg".into(),
+            mime_type: "audio/ogg".into(),
+        }
+    }
+
+    #[test]
+    fn transcripts_play_in_order_and_audio_is_recorded() {
+        let llm = ScriptedLlm::new("whisper", "Whisper");
+        assert!(matches!(
+            block_on(llm.transcribe(audio())),
+            Err(LlmError::Unsupported)
+        ));
+        llm.push_transcript(Ok("hello".into()))
+            .push_transcript(Err(LlmError::Auth));
+        let paced = llm.pace_transcript();
+        assert_eq!(block_on(llm.transcribe(audio())).unwrap(), "hello");
+        assert!(matches!(
+            block_on(llm.transcribe(audio())),
+            Err(LlmError::Auth)
+        ));
+        paced.send(Ok("later".into())).unwrap();
+        assert_eq!(block_on(llm.transcribe(audio())).unwrap(), "later");
+        drop(llm.pace_transcript());
+        assert!(matches!(
+            block_on(llm.transcribe(audio())),
+            Err(LlmError::Protocol(_))
+        ));
+        assert_eq!(llm.audio_inputs().len(), 5);
+        assert_eq!(llm.audio_inputs()[0].file_name, "note.ogg");
+    }
+
+    #[test]
+    fn vision_is_off_until_set_and_images_are_recorded_without_their_bytes_in_debug() {
+        let llm = ScriptedLlm::new("gpt", "GPT");
+        assert!(!llm.supports_images());
+        llm.set_vision(true);
+        assert!(llm.supports_images());
+        let image = crate::ports::llm::ImagePart {
+            mime_type: "image/png".into(),
+            data: bytes::Bytes::from_static(b"\x89PNG secret pixels"),
+        };
+        let mut req = request("look");
+        req.messages = vec![ChatMessage::user("look").with_image(image.clone())];
+        let _ = block_on(llm.chat(req));
+        assert_eq!(llm.requests()[0].messages[0].images, [image]);
+        let debug = format!("{:?}", llm.requests()[0]);
+        assert!(
+            debug.contains("bytes: 18") && !debug.contains("secret"),
+            "{debug}"
         );
     }
 }

@@ -1,13 +1,18 @@
 //! Snapshot of the `messages` body and tests of the event decoder.
 
-use chatbox_core::ports::llm::ChatMessage;
+use chatbox_core::ports::llm::{ChatMessage, ImagePart};
 use expect_test::expect;
 
 use super::*;
 use crate::config::ProviderKind;
 
 fn provider() -> Anthropic {
+    provider_with(false)
+}
+
+fn provider_with(vision: bool) -> Anthropic {
     let config = ProviderConfig {
+        vision,
         id: "claude".into(),
         name: "Claude".into(),
         kind: ProviderKind::Anthropic,
@@ -61,6 +66,64 @@ fn request_body_snapshot() {
           }
         }"#]]
     .assert_eq(&body);
+}
+
+#[test]
+fn with_vision_images_precede_the_text_as_base64_blocks() {
+    let image = ImagePart {
+        mime_type: "image/jpeg".into(),
+        data: bytes::Bytes::from_static(&[0xff, 0xd8, 0xff]),
+    };
+    let request = ChatRequest {
+        system_prompt: None,
+        messages: vec![
+            ChatMessage::user("Hi"),
+            ChatMessage::assistant("Hello!"),
+            ChatMessage::user("[file: box.jpg, image/jpeg, 3 B]").with_image(image),
+        ],
+        conversation_key: "session-1".into(),
+        user_key: String::new(),
+    };
+    let body = serde_json::to_string_pretty(&provider_with(true).body(&request)).unwrap();
+    expect![[r#"
+        {
+          "model": "claude-sonnet-4-5",
+          "max_tokens": 1024,
+          "messages": [
+            {
+              "role": "user",
+              "content": "Hi"
+            },
+            {
+              "role": "assistant",
+              "content": "Hello!"
+            },
+            {
+              "role": "user",
+              "content": [
+                {
+                  "type": "image",
+                  "source": {
+                    "type": "base64",
+                    "media_type": "image/jpeg",
+                    "data": "/9j/"
+                  }
+                },
+                {
+                  "type": "text",
+                  "text": "[file: box.jpg, image/jpeg, 3 B]"
+                }
+              ]
+            }
+          ],
+          "stream": true
+        }"#]]
+    .assert_eq(&body);
+    let plain = serde_json::to_value(provider().body(&request)).unwrap();
+    assert_eq!(
+        plain["messages"][2]["content"], "[file: box.jpg, image/jpeg, 3 B]",
+        "without vision the text alone"
+    );
 }
 
 fn decode(data: &str) -> Vec<Decoded> {

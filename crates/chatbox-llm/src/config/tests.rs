@@ -98,3 +98,28 @@ fn deserializes_with_defaults_and_rejects_unknown_fields() {
     let unknown = serde_json::from_str::<ProviderConfig>(r#"{"id":"d","apiKey":"k"}"#);
     assert!(unknown.is_err());
 }
+
+#[test]
+fn vision_is_off_by_default_and_refused_for_dify() {
+    assert!(!ProviderConfig::default().vision);
+    for kind in [ProviderKind::Openai, ProviderKind::Anthropic] {
+        let cfg = ProviderConfig {
+            kind,
+            vision: true,
+            ..valid()
+        };
+        assert!(cfg.validate().is_ok(), "{kind:?}");
+    }
+    let dify = ProviderConfig {
+        kind: ProviderKind::Dify,
+        vision: true,
+        ..valid()
+    };
+    expect![[r#"invalid LLM provider "gpt": vision not supported for kind dify"#]]
+        .assert_eq(&dify.validate().unwrap_err().to_string());
+    let cfg: ProviderConfig = serde_json::from_str(
+        r#"{"id":"g","name":"G","endpoint":"https://api.openai.com/v1","model":"m","vision":true}"#,
+    )
+    .unwrap();
+    assert!(cfg.vision);
+}

@@ -1,7 +1,7 @@
 //! Snapshots of the `chat-messages` body (first turn with history, later turns with the
 //! learned conversation id) and tests of the decoder and the bounded id map.
 
-use chatbox_core::ports::llm::ChatMessage;
+use chatbox_core::ports::llm::{ChatMessage, ImagePart};
 use expect_test::expect;
 
 use super::*;
@@ -72,6 +72,27 @@ fn once_the_id_is_learned_only_the_latest_message_is_sent() {
           "auto_generate_name": false
         }"#]]
     .assert_eq(&body);
+}
+
+#[test]
+fn images_are_never_sent_only_the_text_that_describes_them() {
+    let image = ImagePart {
+        mime_type: "image/png".into(),
+        data: bytes::Bytes::from_static(b"\x89PNG pixels"),
+    };
+    let request = ChatRequest {
+        messages: vec![
+            ChatMessage::user("[file: a.png, image/png, 10 B]\nWhat is this?").with_image(image),
+        ],
+        ..request()
+    };
+    let body = serde_json::to_value(provider().body(&request)).unwrap();
+    assert_eq!(
+        body["query"],
+        "[file: a.png, image/png, 10 B]\nWhat is this?"
+    );
+    assert!(!body.to_string().contains("iVBOR"));
+    assert!(!body.to_string().contains("pixels"));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Snapshot of the `chat/completions` body and tests of the chunk decoder.
 
-use chatbox_core::ports::llm::ChatMessage;
+use chatbox_core::ports::llm::{ChatMessage, ImagePart};
 use expect_test::expect;
 
 use super::*;
@@ -69,6 +69,69 @@ fn request_body_snapshot() {
           "user": "user-1"
         }"#]]
     .assert_eq(&body);
+}
+
+fn with_image() -> ChatRequest {
+    let image = ImagePart {
+        mime_type: "image/png".into(),
+        data: bytes::Bytes::from_static(b"\x89PNG\r\n"),
+    };
+    ChatRequest {
+        system_prompt: None,
+        messages: vec![
+            ChatMessage::user("[file: parcel.png, image/png, 6 B]\nIs this damaged?")
+                .with_image(image),
+        ],
+        conversation_key: "session-1".into(),
+        user_key: String::new(),
+    }
+}
+
+#[test]
+fn with_vision_images_are_sent_inline_as_data_urls() {
+    let openai = provider(ProviderConfig {
+        vision: true,
+        ..config()
+    });
+    let body = serde_json::to_string_pretty(&openai.body(&with_image())).unwrap();
+    expect![[r#"
+        {
+          "model": "gpt-4o-mini",
+          "messages": [
+            {
+              "role": "user",
+              "content": [
+                {
+                  "type": "text",
+                  "text": "[file: parcel.png, image/png, 6 B]\nIs this damaged?"
+                },
+                {
+                  "type": "image_url",
+                  "image_url": {
+                    "url": "data:image/png;base64,iVBORw0K"
+                  }
+                }
+              ]
+            }
+          ],
+          "stream": true,
+          "stream_options": {
+            "include_usage": true
+          },
+          "max_completion_tokens": 4096
+        }"#]]
+    .assert_eq(&body);
+}
+
+#[test]
+fn without_vision_a_turn_with_images_is_its_text_alone() {
+    let openai = provider(config());
+    let body = serde_json::to_value(openai.body(&with_image())).unwrap();
+    assert_eq!(
+        body["messages"][0]["content"],
+        "[file: parcel.png, image/png, 6 B]\nIs this damaged?"
+    );
+    assert!(!body.to_string().contains("base64"));
 }
 
 #[test]

@@ -9,3 +9,4 @@ mod logs;
 mod streaming;
 mod timeouts;
 mod transcription;
+mod vision;

@@ -1,11 +1,14 @@
-//! Test harness: an engine over MemoryStore and ScriptedLlm, and frame readers.
+//! Test harness: an engine over MemoryStore, ScriptedLlm and (for files) MemoryBlobStore, and
+//! frame readers.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chatbox_core::ports::llm::{Chunk, LlmError, Usage};
 use chatbox_core::protocol::ClientFrame;
-use chatbox_core::testing::{FaultyStore, MemoryStore, RecordingNotifier, Script, ScriptedLlm};
+use chatbox_core::testing::{
+    FaultyStore, MemoryBlobStore, MemoryStore, RecordingNotifier, Script, ScriptedLlm,
+};
 use chatbox_core::{Identity, UserId};
 use chatbox_session::{
     CloseReason, ConnectRequest, Connection, Engine, EngineConfig, EngineDeps, Outbound,
@@ -26,6 +29,10 @@ pub struct World {
     pub llm: Arc<ScriptedLlm>,
     pub llm2: Arc<ScriptedLlm>,
     pub notifier: Arc<RecordingNotifier>,
+    /// Uploaded files (the engine sees them only in a `world_with_files`).
+    pub blobs: Arc<MemoryBlobStore>,
+    /// The transcriber (the engine has it only in a `world_with_files(_, true)`).
+    pub whisper: Arc<ScriptedLlm>,
 }
 
 pub fn world() -> World {
@@ -33,6 +40,17 @@ pub fn world() -> World {
 }
 
 pub fn world_with(config: EngineConfig) -> World {
+    build_world(config, false, false)
+}
+
+/// A world whose engine has the blob store, and the transcriber when `transcriber` is true.
+pub fn world_with_files(config: EngineConfig, transcriber: bool) -> World {
+    build_world(config, true, transcriber)
+}
+
+fn build_world(config: EngineConfig, with_blobs: bool, with_transcriber: bool) -> World {
+    let blobs = Arc::new(MemoryBlobStore::new());
+    let whisper = Arc::new(ScriptedLlm::new("whisper", "Whisper"));
     let store = Arc::new(MemoryStore::new());
     let faults = Arc::new(FaultyStore::new(store.clone()));
     let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
@@ -43,8 +61,9 @@ pub fn world_with(config: EngineConfig) -> World {
         providers: vec![llm.clone(), llm2.clone()],
         notifiers: vec![notifier.clone()],
         admin_panel_url: Some("https://admin.example/sessions".into()),
-        blobs: None,
-        transcriber: None,
+        blobs: with_blobs.then(|| blobs.clone() as Arc<dyn chatbox_core::BlobStore>),
+        transcriber: with_transcriber
+            .then(|| whisper.clone() as Arc<dyn chatbox_core::LlmProvider>),
     };
     World {
         engine: Engine::new(deps, config),
@@ -53,6 +72,8 @@ pub fn world_with(config: EngineConfig) -> World {
         llm,
         llm2,
         notifier,
+        blobs,
+        whisper,
     }
 }
 

@@ -1,0 +1,203 @@
+//! Upload benchmark: the real server binary (release) receiving one 100 MB file through
+//! `POST P/upload`, into the local directory store (on /dev/shm) and into S3 (moto, when
+//! `CHATBOX_TEST_S3_ENDPOINT` is set — `cargo xtask bench` starts it).
+//!
+//! Reported per backend: throughput (MB/s, wall clock), server CPU per MB (utime+stime from
+//! `/proc/PID/stat`), and peak RSS above idle (`VmHWM` − `VmRSS` before). The baseline is the
+//! same 100 MB written to a bare loopback socket that discards it, in the same run. Nothing is
+//! asserted about time.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const SECRET: &str = "k7Qx9vLm2PzR8tWb4NcY6hJd3FgS5aEu1ZoPq";
+const SIZE: usize = 100_000_000;
+const BOUNDARY: &str = "bench-boundary-77";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn status_kb(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// utime + stime in clock ticks (100 per second here).
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+}
+
+async fn start(extra: &[(&str, String)]) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = format!("/dev/shm/chatbox-upload-bench-{}-{port}", std::process::id());
+    let _ = std::fs::remove_dir_all(&data);
+    let child = Command::new(env!("CARGO_BIN_EXE_chatbox-server"))
+        .env_clear()
+        .envs([
+            ("JWT_SECRET", SECRET.to_owned()),
+            ("SERVER_PORT", port.to_string()),
+            ("CHATBOX_DATA_DIR", data),
+            ("RUST_LOG", "error".into()),
+            ("LLM_PROVIDER_1_ID", "fake".into()),
+            ("LLM_PROVIDER_1_TYPE", "openai".into()),
+            ("LLM_PROVIDER_1_ENDPOINT", "http://127.0.0.1:9/v1".into()),
+            ("LLM_PROVIDER_1_API_KEY", "sk-bench".into()),
+            ("LLM_PROVIDER_1_MODEL", "bench".into()),
+        ])
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    for _ in 0..600 {
+        if let Ok((200, _)) = chatbox_ws::testing::http(addr, "GET", "/chatbox/healthz", &[]).await {
+            return Server { child, addr };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+/// Sends a `size`-byte text file; returns the status line's code.
+async fn upload(addr: SocketAddr, token: &str, size: usize) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let open = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\n"
+    );
+    let close = format!("\r\n--{BOUNDARY}--\r\n");
+    let head = format!(
+        "POST /chatbox/upload HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+         Content-Length: {}\r\n\r\n{open}",
+        open.len() + size + close.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    write_filler(&mut stream, size).await;
+    stream.write_all(close.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    String::from_utf8_lossy(&raw)
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn write_filler(stream: &mut TcpStream, size: usize) {
+    let filler = vec![b'a'; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(filler.len());
+        stream.write_all(&filler[..n]).await.unwrap();
+        left -= n;
+    }
+}
+
+/// The same bytes to a loopback socket that discards them: the ceiling of this machine.
+async fn baseline() -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        while s.read(&mut buf).await.unwrap() > 0 {}
+    });
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    write_filler(&mut stream, SIZE).await;
+    drop(stream);
+    sink.await.unwrap();
+    started.elapsed()
+}
+
+fn token() -> String {
+    chatbox_ws::testing::token(SECRET, "bench-user", &[])
+}
+
+async fn measure(name: &str, extra: &[(&str, String)], base: Duration) {
+    let server = start(extra).await;
+    assert_eq!(upload(server.addr, &token(), 1024).await, 200, "warm-up upload");
+    let idle_kb = server.status_kb("VmRSS");
+    let ticks = server.cpu_ticks();
+    let started = Instant::now();
+    let status = upload(server.addr, &token(), SIZE).await;
+    let took = started.elapsed();
+    let cpu_ms = (server.cpu_ticks() - ticks) * 10;
+    let peak_kb = server.status_kb("VmHWM");
+    let mb = SIZE as f64 / 1e6;
+    println!(
+        "{name:>6}: status {status}, {:.0} MB/s ({:.2} s; baseline socket {:.0} MB/s, ratio {:.2}), server CPU {:.1} ms/MB, peak RSS +{:.1} MB over idle {:.1} MB",
+        mb / took.as_secs_f64(),
+        took.as_secs_f64(),
+        mb / base.as_secs_f64(),
+        base.as_secs_f64() / took.as_secs_f64(),
+        cpu_ms as f64 / mb,
+        (peak_kb.saturating_sub(idle_kb)) as f64 / 1024.0,
+        idle_kb as f64 / 1024.0,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let base = baseline().await;
+    println!("upload of {} MB in one multipart request", SIZE / 1_000_000);
+    measure("local", &[], base).await;
+    match std::env::var("CHATBOX_TEST_S3_ENDPOINT") {
+        Ok(endpoint) => {
+            let bucket = format!("bench-{}", std::process::id());
+            let config = chatbox_store::blob::S3Config {
+                endpoint: Some(endpoint.clone()),
+                region: "us-east-1".into(),
+                bucket: bucket.clone(),
+                access_key_id: Some("testing".into()),
+                secret_access_key: Some("testing".into()),
+                path_style: true,
+                ..chatbox_store::blob::S3Config::default()
+            };
+            chatbox_store::blob::S3BlobStore::new(config)
+                .await
+                .unwrap()
+                .create_bucket_if_missing()
+                .await
+                .unwrap();
+            let extra = [
+                ("S3_ENDPOINT", endpoint),
+                ("S3_BUCKET", bucket),
+                ("S3_ACCESS_KEY_ID", "testing".to_owned()),
+                ("S3_SECRET_ACCESS_KEY", "testing".to_owned()),
+                ("S3_USE_PATH_STYLE", "true".to_owned()),
+            ];
+            measure("s3", &extra, base).await;
+        }
+        Err(_) => println!("    s3: skipped (CHATBOX_TEST_S3_ENDPOINT unset; `cargo xtask bench` sets it)"),
+    }
+}

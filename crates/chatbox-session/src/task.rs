@@ -343,6 +343,7 @@ impl SessionTask {
         let models = self.shared.models();
         let model = self.current_model();
         let features = self.shared.config.features();
+        let assisting = self.state.assistant().cloned();
         let (recovered, frames) = self.fanout.attach(sink, last_seq, |_, recovered| {
             let mut env =
                 Envelope::connection_status(&session.id, &user, &model, models, Utc::now());
@@ -350,6 +351,11 @@ impl SessionTask {
                 env.set_meta("recovered", r.to_string());
             }
             env.set_meta("features", features.clone());
+            // A page that reloads while an admin assists shows the banner at once.
+            if let Some(a) = &assisting {
+                env.set_meta("admin_id", a.admin_id.to_string());
+                env.set_meta("admin_name", a.admin_name.clone());
+            }
             env
         });
         if let Some(r) = recovered {

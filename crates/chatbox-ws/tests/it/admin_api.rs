@@ -356,3 +356,21 @@ async fn switched_off_features_answer_feature_disabled_and_are_not_offered() {
     let status = json(&mut again).await;
     assert_eq!(status["metadata"]["features"], "uploads,voice", "{status}");
 }
+
+#[tokio::test]
+async fn a_connection_opened_while_an_admin_assists_is_told_who_assists() {
+    let s = serve(EdgeConfig::default()).await;
+    let (_c, sid) = chat_once(&s, "u1").await;
+    let admin = token("ada", &["admin"]);
+    let (code, body) = api(&s, "POST", &format!("/admin/takeover/{sid}"), &admin).await;
+    assert_eq!(code, 200, "{body}");
+    let mut again = ws(&s, &format!("/ws?session_id={sid}"), &token("u1", &[])).await;
+    let status = json(&mut again).await;
+    assert_eq!(status["metadata"]["admin_id"], "ada", "{status}");
+    assert!(status["metadata"]["admin_name"].is_string(), "{status}");
+    let (code, _) = api(&s, "POST", &format!("/admin/release/{sid}"), &admin).await;
+    assert_eq!(code, 200);
+    let mut later = ws(&s, &format!("/ws?session_id={sid}"), &token("u1", &[])).await;
+    let status = json(&mut later).await;
+    assert!(status["metadata"].get("admin_id").is_none(), "{status}");
+}

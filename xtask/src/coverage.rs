@@ -19,7 +19,7 @@ pub fn run_tests_with_coverage(
 ) -> anyhow::Result<()> {
     if !cargo_has("llvm-cov") {
         bail!(
-            "cargo-llvm-cov is not installed: `cargo install --locked cargo-llvm-cov` (.ci/run does this)"
+            "cargo-llvm-cov is not installed: `cargo install --locked cargo-llvm-cov` (`cargo xtask ci` and `cargo xtask bootstrap` do this)"
         );
     }
     let json = target_dir.join("coverage.json");

@@ -19,7 +19,7 @@ fn advisory_db() -> Option<PathBuf> {
 pub fn check(root: &Path) -> anyhow::Result<()> {
     if !cargo_has("deny") {
         bail!(
-            "cargo-deny is not installed: `cargo install --locked cargo-deny` (.ci/run does this)"
+            "cargo-deny is not installed: `cargo install --locked cargo-deny` (`cargo xtask ci` and `cargo xtask bootstrap` do this)"
         );
     }
     run(root, "cargo", &["fetch", "--quiet"], &[])?;

@@ -3,9 +3,12 @@
 // A command-line tool: printing progress to stderr is its interface.
 #![allow(clippy::print_stderr)]
 
+mod bootstrap;
 mod coverage;
 mod deny;
+mod deploy;
 mod process;
+mod screenshots;
 mod services;
 mod web;
 
@@ -21,8 +24,16 @@ cargo xtask <command>
 
   ci          everything CI checks: fmt, clippy -D warnings, tidy, docs, all tests once under
               coverage with the test services (floors in xtask/coverage-floors.toml), the web
-              UI's browser tests, cargo-deny
+              UI's browser tests, the deployment files, cargo-deny; first installs the pinned
+              tools it lacks (see bootstrap)
+  bootstrap   only install what ci needs: cargo-llvm-cov, cargo-deny, rustup components,
+              Debian's chromium (as root)
+  deploy      only the deployment files: Dockerfile, deployments/ (validated offline, paths
+              requested from the real server)
+  container-check
+              the Dockerfile's static release build, run as the image runs it (slow: not in ci)
   web         only the web UI's browser tests
+  screenshots the browser tests, then their screenshots copied into docs/screenshots/
   lint        fmt check, clippy -D warnings, tidy
   test [ARGS] start the test services and run `cargo test ARGS` (e.g. -p chatbox-store)
   coverage    the test run under coverage with floors, without the lint steps
@@ -44,6 +55,10 @@ fn main() -> anyhow::Result<()> {
         Some("tidy") => tidy_check(&root),
         Some("bench") => bench(&root, &rest),
         Some("web") => web::browser_tests(&root, &target_dir(&root)?),
+        Some("screenshots") => screenshots::update(&root, &target_dir(&root)?),
+        Some("bootstrap") => bootstrap::ensure(&root, &bootstrap::CI),
+        Some("deploy") => deploy::check(&root, &target_dir(&root)?),
+        Some("container-check") => deploy::container::check(&root, &target_dir(&root)?),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{HELP}");
             Ok(())
@@ -67,11 +82,15 @@ fn step(name: &str) {
 
 fn ci(root: &Path) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    step("bootstrap: the pinned tools");
+    bootstrap::ensure(root, &bootstrap::CI)?;
     lint(root)?;
     docs(root)?;
     coverage_run(root)?;
     step("web UI in headless Chromium");
     web::browser_tests(root, &target_dir(root)?)?;
+    step("deployment files");
+    deploy::check(root, &target_dir(root)?)?;
     step("cargo-deny");
     deny::check(root)?;
     eprintln!("\nxtask ci: all checks passed in {:.0?}", started.elapsed());

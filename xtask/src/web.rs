@@ -29,7 +29,7 @@ pub fn browser_tests(root: &Path, target_dir: &Path) -> anyhow::Result<()> {
     }
     if !Path::new(CHROMIUM).exists() {
         bail!(
-            "{CHROMIUM} is missing: install Debian's browser with `apt-get install -y chromium` (.ci/run does this)"
+            "{CHROMIUM} is missing: install Debian's browser with `apt-get install -y chromium` (`cargo xtask ci` and `cargo xtask bootstrap` do this)"
         );
     }
     run(

@@ -45,7 +45,12 @@ impl Server {
     /// utime + stime in clock ticks (100 per second here).
     fn cpu_ticks(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
         fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
     }
 }
@@ -56,7 +61,10 @@ async fn start(extra: &[(&str, String)]) -> Server {
         .local_addr()
         .unwrap()
         .port();
-    let data = format!("/dev/shm/chatbox-upload-bench-{}-{port}", std::process::id());
+    let data = format!(
+        "/dev/shm/chatbox-upload-bench-{}-{port}",
+        std::process::id()
+    );
     let _ = std::fs::remove_dir_all(&data);
     let child = Command::new(env!("CARGO_BIN_EXE_chatbox-server"))
         .env_clear()
@@ -76,10 +84,16 @@ async fn start(extra: &[(&str, String)]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Owned at once, so the process is killed and reaped on every path (Drop).
+    let server = Server {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
     for _ in 0..600 {
-        if let Ok((200, _)) = chatbox_ws::testing::http(addr, "GET", "/chatbox/healthz", &[]).await {
-            return Server { child, addr };
+        if let Ok((200, _)) =
+            chatbox_ws::testing::http(server.addr, "GET", "/chatbox/healthz", &[]).await
+        {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -145,7 +159,11 @@ fn token() -> String {
 
 async fn measure(name: &str, extra: &[(&str, String)], base: Duration) {
     let server = start(extra).await;
-    assert_eq!(upload(server.addr, &token(), 1024).await, 200, "warm-up upload");
+    assert_eq!(
+        upload(server.addr, &token(), 1024).await,
+        200,
+        "warm-up upload"
+    );
     let idle_kb = server.status_kb("VmRSS");
     let ticks = server.cpu_ticks();
     let started = Instant::now();
@@ -198,6 +216,8 @@ async fn main() {
             ];
             measure("s3", &extra, base).await;
         }
-        Err(_) => println!("    s3: skipped (CHATBOX_TEST_S3_ENDPOINT unset; `cargo xtask bench` sets it)"),
+        Err(_) => println!(
+            "    s3: skipped (CHATBOX_TEST_S3_ENDPOINT unset; `cargo xtask bench` sets it)"
+        ),
     }
 }

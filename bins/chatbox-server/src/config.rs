@@ -9,6 +9,7 @@ mod file;
 mod go_keys;
 mod notify;
 mod providers;
+mod reference;
 mod resolver;
 mod store;
 mod uploads;
@@ -22,6 +23,7 @@ use chatbox_ws::EdgeConfig;
 
 pub use self::features::Features;
 pub use self::notify::NotifySettings;
+pub use self::reference::{GROUPS, Group, SETTINGS, Setting, markdown as reference_markdown};
 pub use self::uploads::{
     BlobSettings, DEFAULT_UPLOAD_MAX_SIZE, S3Settings, UploadSettings, parse_size,
 };
@@ -54,6 +56,8 @@ pub struct Args {
     pub check_data: bool,
     /// `healthcheck`: ask the running server for `P/healthz`, exit 0 when it answers 200.
     pub healthcheck: bool,
+    /// `config-reference`: print `docs/configuration.md` (every setting) and exit.
+    pub config_reference: bool,
 }
 
 /// One bad configuration value.
@@ -98,6 +102,11 @@ pub struct ProviderSettings {
     pub api_key: String,
     /// The vendor's model name.
     pub model: String,
+    /// The model accepts images (`LLM_PROVIDER_<N>_VISION`).
+    pub vision: bool,
+    /// The speech-to-text model for voice notes (`LLM_PROVIDER_<N>_TRANSCRIPTION_MODEL`;
+    /// `whisper-1` when this provider is the `TRANSCRIPTION_PROVIDER`).
+    pub transcription_model: Option<String>,
 }
 
 /// MongoDB settings.
@@ -389,7 +398,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         .get("TRANSCRIPTION_PROVIDER")
         .filter(|v| !v.trim().is_empty());
     if let Some(id) = &transcription_provider
-        && !providers.iter().any(|p| &p.id == id)
+        && !providers.iter().any(|p| &p.id == id && p.kind == "openai")
     {
         r.error(
             "TRANSCRIPTION_PROVIDER",

@@ -26,9 +26,10 @@ pub fn banner() -> String {
     format!("chatbox-server {}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Parses command-line arguments (`--config PATH`, `--dev`); `Err` carries the usage text.
+/// Parses command-line arguments (`--config PATH`, `--dev`, a subcommand); `Err` carries the
+/// usage text.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let usage = "usage: chatbox-server [check-data | healthcheck] [--config PATH] [--dev]";
+    let usage = "usage: chatbox-server [check-data | healthcheck | config-reference] [--config PATH] [--dev]";
     let mut out = Args::default();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -36,6 +37,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String
             "--dev" => out.dev = true,
             "check-data" => out.check_data = true,
             "healthcheck" => out.healthcheck = true,
+            "config-reference" => out.config_reference = true,
             "--config" => {
                 out.config = Some(
                     it.next()
@@ -73,6 +75,11 @@ mod tests {
         assert!(a.dev && !a.check_data);
         assert_eq!(a.config.unwrap().to_str(), Some("x.toml"));
         assert!(parse_args(["check-data".to_owned()]).unwrap().check_data);
+        assert!(
+            parse_args(["config-reference".to_owned()])
+                .unwrap()
+                .config_reference
+        );
         assert!(parse_args(["--config".to_owned()]).is_err());
         assert!(
             parse_args(["--bogus".to_owned()])

@@ -11,6 +11,15 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args(std::env::args().skip(1)).map_err(anyhow::Error::msg)?;
+    if args.config_reference {
+        // The reference is the command's output (`docs/configuration.md`): printed, not logged,
+        // and it needs no configuration.
+        #[allow(clippy::print_stdout)]
+        {
+            print!("{}", chatbox_server::config::reference_markdown());
+        }
+        return Ok(());
+    }
     let settings = load(&args, &ProcessEnv)?;
     if args.healthcheck {
         return chatbox_server::healthcheck::check(&settings)

@@ -59,6 +59,14 @@ pub(super) const UNUSED_ENV: &[(&str, &str)] = &[
         "rate-limit windows expire by themselves",
     ),
     (
+        "SESSION_TTL",
+        "a session's live state is dropped RECONNECT_TIMEOUT after its last connection and reply; stored sessions are kept",
+    ),
+    (
+        "SESSION_CLEANUP_INTERVAL",
+        "each session times its own eviction; there is no periodic sweep",
+    ),
+    (
         "K8S_NAMESPACE",
         "the server does not call the Kubernetes API",
     ),

@@ -583,3 +583,116 @@ fn feature_switches_reach_the_engine_and_bad_values_are_named() {
     let errs = prod_with(&[("ENABLE_FILE_UPLOADS", "maybe")]).unwrap_err();
     assert!(errs.to_string().contains("ENABLE_FILE_UPLOADS"), "{errs}");
 }
+
+/// Every key of the Go deployment's ConfigMap, Secret and documentation (reference §5): each is
+/// read into a setting or, set alone, warned about with the reason — none is silently ignored.
+#[test]
+fn every_key_of_the_go_configmap_and_secret_is_honoured_or_warned_about() {
+    const GO_KEYS: &[&str] = &[
+        "SERVER_PORT",
+        "RECONNECT_TIMEOUT",
+        "MAX_CONNECTIONS",
+        "RATE_LIMIT",
+        "LLM_STREAM_TIMEOUT",
+        "ADMIN_RATE_LIMIT",
+        "ADMIN_RATE_WINDOW",
+        "MONGO_URI",
+        "MONGO_DATABASE",
+        "MONGO_COLLECTION",
+        "MONGO_CONNECT_TIMEOUT",
+        "MONGO_RETRY_ATTEMPTS",
+        "MONGO_RETRY_DELAY",
+        "MONGO_RETRY_MAX_DELAY",
+        "S3_ENDPOINT",
+        "S3_REGION",
+        "S3_BUCKET",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+        "S3_USE_PATH_STYLE",
+        "ADMIN_EMAILS",
+        "ADMIN_PHONES",
+        "EMAIL_FROM",
+        "SMTP_HOST",
+        "SMTP_PORT",
+        "SMTP_USER",
+        "SMTP_PASS",
+        "SMS_PROVIDER",
+        "SMS_API_KEY",
+        "LLM_PROVIDER_1_ID",
+        "LLM_PROVIDER_2_NAME",
+        "LLM_PROVIDER_3_TYPE",
+        "LLM_PROVIDER_4_ENDPOINT",
+        "LLM_PROVIDER_5_API_KEY",
+        "LLM_PROVIDER_10_MODEL",
+        "K8S_NAMESPACE",
+        "K8S_SERVICE_NAME",
+        "K8S_CONFIGMAP_NAME",
+        "K8S_SECRET_NAME",
+        "K8S_ENABLE_PROBE",
+        "SESSION_CLEANUP_INTERVAL",
+        "SESSION_TTL",
+        "RATE_LIMIT_CLEANUP_INTERVAL",
+        "SHUTDOWN_TIMEOUT",
+        "WS_READ_BUFFER_SIZE",
+        "WS_WRITE_BUFFER_SIZE",
+        "WS_PONG_WAIT",
+        "WS_PING_PERIOD",
+        "WS_WRITE_WAIT",
+        "CORS_ALLOWED_ORIGINS",
+        "WS_ALLOWED_ORIGINS",
+        "MONGO_VERBOSE",
+        "MONGO_SLOW_THRESHOLD",
+        "UPLOAD_SITE",
+        "UPLOAD_ENTRY_NAME",
+        "UPLOAD_PREFIX",
+        "UPLOAD_TMP_PATH",
+        "UPLOAD_MAX_SIZE",
+        "EMAIL_FROM_NAME",
+        "EMAIL_REPLY_TO",
+        "SMS_FROM_NUMBER",
+        "LOG_DIR",
+        "LOG_LEVEL",
+        "LOG_STANDARD_OUTPUT",
+        "LOG_INFO_FILE",
+        "LOG_WARN_FILE",
+        "LOG_ERROR_FILE",
+        "ENABLE_VOICE_MESSAGES",
+        "ENABLE_FILE_UPLOADS",
+        "ENABLE_ADMIN_TAKEOVER",
+        "ENABLE_HELP_REQUESTS",
+        "ENABLE_METRICS",
+        "JWT_SECRET",
+        "ENCRYPTION_KEY",
+        "SMS_ACCOUNT_SID",
+        "SMS_AUTH_TOKEN",
+        "SES_ACCESS_KEY_ID",
+        "SES_SECRET_ACCESS_KEY",
+        "SES_REGION",
+        "MONGO_USERNAME",
+        "MONGO_PASSWORD",
+        "ADMIN_API_KEY",
+        "ADMIN_PANEL_URL",
+    ];
+    let honoured = |key: &str| {
+        SETTINGS.iter().any(|s| s.env == key)
+            || (key.starts_with("LLM_PROVIDER_")
+                && SETTINGS
+                    .iter()
+                    .any(|s| s.env.starts_with("LLM_PROVIDER_<N>_")))
+    };
+    let mut silent = Vec::new();
+    for key in GO_KEYS {
+        if honoured(key) {
+            continue;
+        }
+        let s = prod_with(&[(key, "1")]).unwrap_or_else(|e| panic!("{key}: {e}"));
+        if !s
+            .warnings
+            .iter()
+            .any(|w| w.starts_with(&format!("{key} is not used: ")))
+        {
+            silent.push(*key);
+        }
+    }
+    assert!(silent.is_empty(), "silently ignored: {silent:?}");
+}

@@ -16,16 +16,16 @@ pub mod api_error;
 pub mod auth;
 pub mod client_addr;
 pub mod config;
-pub mod metrics;
 pub mod conn_limit;
 mod cors;
 mod event_feed;
+pub mod metrics;
 pub mod rest;
 pub mod router;
 pub mod session_json;
-pub mod uploads;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod uploads;
 pub mod web_ui;
 pub mod ws;
 

@@ -351,7 +351,11 @@ async fn switched_off_features_answer_feature_disabled_and_are_not_offered() {
     assert_eq!(refused["error"]["code"], "FEATURE_DISABLED", "{refused}");
     let admin = token("boss", &["admin"]);
     let (code, body) = api(&s, "POST", &format!("/admin/takeover/{sid}"), &admin).await;
-    assert_eq!((code, &body["code"]), (403, &json!("FEATURE_DISABLED")), "{body}");
+    assert_eq!(
+        (code, &body["code"]),
+        (403, &json!("FEATURE_DISABLED")),
+        "{body}"
+    );
     let mut again = ws(&s, &format!("/ws?session_id={sid}"), &token("u1", &[])).await;
     let status = json(&mut again).await;
     assert_eq!(status["metadata"]["features"], "uploads,voice", "{status}");

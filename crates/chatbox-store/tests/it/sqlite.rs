@@ -59,3 +59,13 @@ async fn cancelled_replies_keep_message_and_stats_together() {
     let store = Arc::new(sqlite("cancel_replies", Cipher::new(Some(KEY), None).unwrap()).await);
     crate::concurrent::cancelled_replies_keep_message_and_stats_together(store).await;
 }
+
+/// `TimedStore` only observes: wrapped around a backend it passes the same suite.
+#[tokio::test]
+async fn a_timed_sqlite_store_passes_the_conformance_suite() {
+    store_conformance::run_all(|| async {
+        let inner = sqlite("conf_timed", Cipher::plaintext()).await;
+        chatbox_store::TimedStore::new("sqlite", Arc::new(inner))
+    })
+    .await;
+}

@@ -42,11 +42,33 @@ pub async fn serve_at(
     serve_full(prefix, edge_config, EngineConfig::default(), mount).await
 }
 
+/// [`serve`] with the edge adjusted by `hook` (e.g. `Edge::with_metrics`).
+pub async fn serve_hooked(edge_config: EdgeConfig, hook: impl FnOnce(Edge) -> Edge) -> Server {
+    serve_inner(
+        "/chatbox",
+        edge_config,
+        EngineConfig::default(),
+        |api| Router::new().nest("/chatbox", api),
+        hook,
+    )
+    .await
+}
+
 async fn serve_full(
     prefix: &str,
     edge_config: EdgeConfig,
     engine_config: EngineConfig,
     mount: impl FnOnce(Router) -> Router,
+) -> Server {
+    serve_inner(prefix, edge_config, engine_config, mount, |e| e).await
+}
+
+async fn serve_inner(
+    prefix: &str,
+    edge_config: EdgeConfig,
+    engine_config: EngineConfig,
+    mount: impl FnOnce(Router) -> Router,
+    hook: impl FnOnce(Edge) -> Edge,
 ) -> Server {
     let store = Arc::new(MemoryStore::new());
     let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
@@ -66,7 +88,7 @@ async fn serve_full(
         jwt_secret: SECRET.into(),
         ..edge_config
     };
-    let edge = Edge::new(engine.clone(), config).unwrap();
+    let edge = hook(Edge::new(engine.clone(), config).unwrap());
     let app = mount(router(edge));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

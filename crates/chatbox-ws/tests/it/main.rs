@@ -7,6 +7,7 @@
 mod admin_api;
 mod backpressure;
 mod client;
+mod cors_and_metrics;
 mod rest_api;
 mod uploads;
 mod websocket;

@@ -160,3 +160,62 @@ async fn switched_off_uploads_answer_feature_disabled() {
     );
     assert_eq!(s.blobs.len(), 0);
 }
+
+#[tokio::test]
+async fn suffix_ranges_voice_only_servers_and_bad_bodies() {
+    let s = serve(EdgeConfig {
+        file_uploads: false,
+        ..EdgeConfig::default()
+    })
+    .await;
+    let t = token("ann", &[]);
+    // Voice on, files off: audio is accepted, a PDF is not.
+    let mut note = b"\x1A\x45\xDF\xA3\x9F\x42\x86\x81\x01\x42\x82\x84webm".to_vec();
+    note.extend_from_slice(b"\x18\x53\x80\x67\x01\x00\x00\x00\x86\x85A_OPUS");
+    note.extend_from_slice(&[0u8; 64]);
+    let (code, up) = upload(&s, &t, &[("file", Some("note.webm"), &note)]).await;
+    assert_eq!(
+        (code, &up["mime_type"]),
+        (200, &Value::from("audio/webm")),
+        "{up}"
+    );
+    let (code, body) = upload(&s, &t, &[("file", Some("a.pdf"), PDF)]).await;
+    assert_eq!(
+        (code, &body["code"]),
+        (403, &Value::from("FEATURE_DISABLED"))
+    );
+    let id = up["file_id"].as_str().unwrap();
+    let (code, headers, tail) = download(&s, id, &t, &[("Range", "bytes=-6")]).await;
+    assert_eq!(code, 206);
+    assert_eq!(tail, &note[note.len() - 6..]);
+    assert_eq!(
+        header(&headers, "content-range"),
+        Some(format!("bytes {}-{}/{}", note.len() - 6, note.len() - 1, note.len()).as_str())
+    );
+    // Not multipart at all.
+    let auth = format!("Bearer {t}");
+    let (code, _, body) = request(
+        &s,
+        "POST",
+        "/upload",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        b"{}",
+    )
+    .await;
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+}
+
+#[tokio::test]
+async fn the_process_wide_connection_cap_answers_503() {
+    let s = serve(EdgeConfig {
+        max_connections: 1,
+        ..EdgeConfig::default()
+    })
+    .await;
+    let _first = ws(&s, "/ws", &token("ann", &[])).await;
+    let auth = format!("Bearer {}", token("bob", &[]));
+    assert_eq!(upgrade(&s, "/ws", &[("Authorization", &auth)]).await, 503);
+}

@@ -1,4 +1,4 @@
-// Chatbox client: token handling, REST calls and the resuming WebSocket.
+// Chatbox client: token handling, REST calls, uploads and file downloads, and the resuming WebSocket.
 // Shared by the chat, sessions and admin pages; no DOM rendering here.
 
 const TOKEN_KEY = 'jwt_token';
@@ -146,11 +146,105 @@ export async function api(path, { method = 'GET', token = getToken(), body } = {
     throw new ApiError(0, 'NETWORK', 'Network error');
   }
   const json = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const retry = Number.parseInt(res.headers.get('Retry-After') ?? '', 10);
-    throw new ApiError(res.status, json.code ?? 'HTTP', json.error ?? res.statusText, Number.isFinite(retry) ? retry : null);
-  }
+  if (!res.ok) throw errorOf(res.status, json, res.statusText, res.headers.get('Retry-After'));
   return json;
+}
+
+/** The ApiError of an error answer: its status, the JSON body's `error` and `code`, `Retry-After`. */
+function errorOf(status, json, statusText, retryAfter) {
+  const retry = Number.parseInt(retryAfter ?? '', 10);
+  return new ApiError(status, json.code ?? 'HTTP', json.error ?? statusText, Number.isFinite(retry) ? retry : null);
+}
+
+/**
+ * Uploads `file` (a File or Blob) to `P/upload` as the multipart field `file`, named `name`.
+ * XMLHttpRequest, not fetch: fetch reports no upload progress. `onProgress(loaded, total)` follows
+ * the bytes sent. Returns `{promise, abort}`; the promise resolves to the server's
+ * `{file_id, file_url, size, mime_type, file_name}` and rejects with an ApiError (`ABORTED` after
+ * `abort()`, `NETWORK` when the request failed, else the server's status, code and message).
+ */
+export function uploadFile(file, { name = file.name || 'file', onProgress = null } = {}) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open('POST', `${basePath()}/upload`);
+    const token = getToken();
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.addEventListener('progress', (e) => {
+      onProgress?.(e.loaded, e.lengthComputable && e.total ? e.total : file.size);
+    });
+    xhr.addEventListener('load', () => {
+      let json = {};
+      try {
+        json = JSON.parse(xhr.responseText) ?? {};
+      } catch {
+        // not JSON: the status says enough
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(json);
+      else reject(errorOf(xhr.status, json, xhr.statusText || 'Upload failed', xhr.getResponseHeader('Retry-After')));
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0, 'NETWORK', 'Network error')));
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'ABORTED', 'Upload cancelled')));
+    const form = new FormData();
+    form.append('file', file, name);
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
+}
+
+/**
+ * `fileUrl` as an absolute URL when it names an uploaded file on this server (`P/files/...`),
+ * else null: the token is only ever sent there.
+ */
+export function ownFileUrl(fileUrl) {
+  try {
+    const url = new URL(fileUrl, location.href);
+    if (url.origin !== location.origin || !url.pathname.startsWith(`${basePath()}/files/`)) return null;
+    return url.href;
+  } catch {
+    return null;
+  }
+}
+
+const fileUrls = new Map(); // absolute file URL → Promise of a blob: URL
+
+/**
+ * A `blob:` URL with the bytes of an uploaded file, fetched once per page with the token in the
+ * `Authorization` header (never in a URL). A store that answers with a redirect to a short-lived
+ * presigned URL is followed; the browser drops the header when the redirect leaves the origin,
+ * and the presigned URL needs none. Rejects with an ApiError.
+ */
+export function fileObjectUrl(fileUrl) {
+  const url = ownFileUrl(fileUrl);
+  if (!url) return Promise.reject(new ApiError(0, 'BAD_URL', 'Not a file of this server'));
+  let blobUrl = fileUrls.get(url);
+  if (!blobUrl) {
+    blobUrl = fetchFile(url).then((blob) => URL.createObjectURL(blob));
+    blobUrl.catch(() => fileUrls.delete(url)); // a failure may be retried
+    fileUrls.set(url, blobUrl);
+  }
+  return blobUrl;
+}
+
+async function fetchFile(url) {
+  const token = getToken();
+  if (!token) throw new ApiError(401, 'UNAUTHORIZED', 'Not signed in');
+  let res;
+  try {
+    res = await fetch(url, {
+      headers: { Authorization: `Bearer ${token}` },
+      credentials: 'omit',
+      redirect: 'follow',
+      referrerPolicy: 'no-referrer',
+    });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'Network error');
+  }
+  if (!res.ok) {
+    const json = await res.json().catch(() => ({}));
+    throw errorOf(res.status, json, res.statusText, res.headers.get('Retry-After'));
+  }
+  return res.blob();
 }
 
 /**

@@ -1,7 +1,9 @@
 // The chat page: one conversation over the resuming WebSocket, or a read-only shared view.
 // While an admin assists (CONTRACT §4) it shows their name in a banner, their messages and
 // join/leave lines styled apart, and typing dots while they type; the user's typing is relayed
-// back. The help button reports what the server says became of the request.
+// back. The help button reports what the server says became of the request. Files, photos and
+// voice notes are uploaded to P/upload with a progress bar, then posted as `file_upload` /
+// `voice_message` frames.
 import {
   ChatSocket,
   TYPING_EXPIRES_MS,
@@ -11,9 +13,10 @@ import {
   basePath,
   getToken,
   takeToken,
+  uploadFile,
   watchParentToken,
 } from './api.js';
-import { messageElement, setContent, systemLine, typingIndicator } from './render.js';
+import { formatSize, messageElement, setContent, systemLine, typingIndicator } from './render.js';
 
 const $ = (id) => document.getElementById(id);
 const messages = $('messages-container');
@@ -69,8 +72,10 @@ function system(text, opts) {
   append(systemLine(text, opts));
 }
 
+let readOnly = false; // a shared view: no token, so files are named but not fetched
+
 function bubble(msg) {
-  return messageElement(msg, { adminName });
+  return messageElement(msg, { adminName, files: !readOnly });
 }
 
 function modelName(id) {
@@ -105,9 +110,13 @@ function showModels(frame) {
  */
 function applyFeatures(frame) {
   const list = frame.metadata?.features;
-  if (typeof list !== 'string') return;
-  const on = new Set(list.split(',').map((f) => f.trim()));
-  helpButton.hidden = !on.has('help');
+  const on = typeof list === 'string' ? new Set(list.split(',').map((f) => f.trim())) : null;
+  const has = (feature) => on === null || on.has(feature);
+  helpButton.hidden = !has('help');
+  $('file-upload-btn').hidden = !has('uploads');
+  $('camera-btn').hidden = !has('uploads');
+  $('voice-btn').hidden = !has('voice') || !canRecord();
+  if (!has('voice')) stopRecording({ cancel: true });
 }
 
 function renderHistory(list) {
@@ -190,7 +199,7 @@ function aiFrame(frame) {
 
 function userFrame(frame) {
   if (frame.sender === 'user' && $('chat-title').textContent === 'Chat') setTitle(frame.content?.slice(0, 60));
-  if (frame.sender === 'user' && pending.length && pending[0].content === frame.content) {
+  if (frame.type === 'user_message' && frame.sender === 'user' && pending.length && pending[0].content === frame.content) {
     const { node } = pending.shift();
     node.classList.remove('pending');
     return;
@@ -327,6 +336,187 @@ function sendMessage() {
   input.focus();
 }
 
+// ---------- files, photos and voice notes ----------
+
+let upload = null; // the upload in flight: {abort}
+let recording = null; // the voice note being recorded
+
+/** The longest voice note: well under the 25 MB the server transcribes. */
+const MAX_RECORDING_MS = 10 * 60 * 1000;
+
+/** Whether this browser can record a voice note (secure context, a microphone API). */
+function canRecord() {
+  return typeof window.MediaRecorder === 'function' && typeof navigator.mediaDevices?.getUserMedia === 'function';
+}
+
+function showProgress(name, fraction) {
+  const pct = Math.max(0, Math.min(100, Math.round(fraction * 100)));
+  $('upload-progress').hidden = false;
+  $('progress-fill').style.width = `${pct}%`;
+  $('upload-progress').querySelector('.progress-bar').setAttribute('aria-valuenow', String(pct));
+  $('progress-text').textContent = `Uploading ${name}… ${pct}%`;
+}
+
+function hideProgress() {
+  $('upload-progress').hidden = true;
+  $('progress-fill').style.width = '0%';
+  $('progress-text').textContent = '';
+}
+
+/** The page's words for a refused or failed upload, from the server's answer. */
+function uploadErrorText(e, name) {
+  if (e.status === 413 || e.code === 'FILE_TOO_LARGE') {
+    const limit = /(\d+)\s*bytes/.exec(e.message ?? '');
+    return limit ? `File too large (max ${formatSize(Number(limit[1]))})` : 'File too large';
+  }
+  if (e.status === 429) {
+    return e.retryAfterSecs ? `Too many uploads: try again in ${e.retryAfterSecs} s` : `Too many uploads: ${e.message}`;
+  }
+  if (e.code === 'NETWORK') return `Could not send ${name}: network error`;
+  return `Could not send ${name}: ${e.message}`;
+}
+
+/**
+ * Uploads `file` as `name` with a progress bar, then posts it into the conversation: a
+ * `voice_message`, or a `file_upload` with `caption`. Errors are shown in the page.
+ */
+async function sendFile(file, { name = file.name || 'file', voice = false, caption = '' } = {}) {
+  if (!socket) return false;
+  if (upload) {
+    system('Wait for the current upload to finish', { error: true });
+    return false;
+  }
+  showProgress(name, 0);
+  $('voice-btn').disabled = true;
+  const job = uploadFile(file, { name, onProgress: (loaded, total) => showProgress(name, total ? loaded / total : 0) });
+  upload = job;
+  try {
+    const stored = await job.promise;
+    showProgress(name, 1);
+    if (voice) socket.send({ type: 'voice_message', file_id: stored.file_id });
+    else socket.send({ type: 'file_upload', file_id: stored.file_id, content: caption });
+    if (!socket.open) system(`${name} is sent when the connection is back.`);
+    return true;
+  } catch (e) {
+    if (e.code !== 'ABORTED') system(uploadErrorText(e, name), { error: true });
+    else system('Upload cancelled');
+    return false;
+  } finally {
+    upload = null;
+    $('voice-btn').disabled = false;
+    hideProgress();
+  }
+}
+
+/** A file picked in `picker`: sent with the message box's text as its caption. */
+async function filePicked(picker) {
+  const file = picker.files?.[0];
+  picker.value = ''; // the same file may be picked again
+  if (!file) return;
+  const caption = input.value.trim();
+  input.value = '';
+  const sent = await sendFile(file, { caption });
+  if (!sent && caption && !input.value) input.value = caption;
+  input.focus();
+}
+
+function formatElapsed(ms) {
+  const secs = Math.floor(ms / 1000);
+  return `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')}`;
+}
+
+function showRecording(on) {
+  const button = $('voice-btn');
+  $('voice-recording').hidden = !on;
+  button.classList.toggle('voice-idle', !on);
+  button.classList.toggle('voice-recording', on);
+  const label = on ? 'Stop recording and send' : 'Record a voice message';
+  button.setAttribute('aria-label', label);
+  button.title = label;
+  if (!on) $('recording-time').textContent = '0:00';
+}
+
+/** Starts recording a voice note from the microphone (WebM, else Ogg, with Opus). */
+async function startRecording() {
+  if (recording || upload) return;
+  const rec = { stream: null, recorder: null, chunks: [], started: 0, timer: null, cancelled: false };
+  recording = rec; // a second click while the microphone is asked for does nothing
+  try {
+    rec.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (e) {
+    recording = null;
+    const text = {
+      NotAllowedError: 'Microphone access denied',
+      SecurityError: 'Microphone access denied',
+      NotFoundError: 'No microphone found',
+      NotReadableError: 'The microphone is in use by another application',
+    }[e?.name] ?? `Could not start recording: ${e?.message ?? e}`;
+    system(text, { error: true });
+    return;
+  }
+  if (recording !== rec) {
+    // cancelled while the browser asked for the microphone
+    rec.stream.getTracks().forEach((t) => t.stop());
+    return;
+  }
+  const type = ['audio/webm;codecs=opus', 'audio/webm', 'audio/ogg;codecs=opus', 'audio/ogg'].find((t) => MediaRecorder.isTypeSupported(t));
+  try {
+    rec.recorder = new MediaRecorder(rec.stream, type ? { mimeType: type } : undefined);
+  } catch (e) {
+    recording = null;
+    rec.stream.getTracks().forEach((t) => t.stop());
+    system(`Could not start recording: ${e.message}`, { error: true });
+    return;
+  }
+  rec.recorder.addEventListener('dataavailable', (e) => {
+    if (e.data?.size) rec.chunks.push(e.data);
+  });
+  rec.recorder.addEventListener('stop', () => finishRecording(rec));
+  rec.recorder.addEventListener('error', () => {
+    rec.cancelled = true;
+    system('Recording failed', { error: true });
+  });
+  rec.recorder.start();
+  rec.started = performance.now();
+  const tick = () => {
+    const elapsed = performance.now() - rec.started;
+    $('recording-time').textContent = formatElapsed(elapsed);
+    if (elapsed >= MAX_RECORDING_MS) stopRecording();
+  };
+  rec.timer = setInterval(tick, 250);
+  showRecording(true);
+}
+
+/** Stops the recording: the note is sent, or dropped with `cancel`. */
+function stopRecording({ cancel = false } = {}) {
+  const rec = recording;
+  if (!rec) return;
+  rec.cancelled ||= cancel;
+  if (rec.recorder && rec.recorder.state !== 'inactive') {
+    rec.recorder.stop(); // 'stop' follows, with the last data
+  } else {
+    recording = null;
+    clearInterval(rec.timer);
+    rec.stream?.getTracks().forEach((t) => t.stop());
+    showRecording(false);
+  }
+}
+
+function finishRecording(rec) {
+  clearInterval(rec.timer);
+  rec.stream.getTracks().forEach((t) => t.stop()); // the browser's "recording" light goes off
+  if (recording === rec) recording = null;
+  showRecording(false);
+  if (rec.cancelled) return;
+  const type = rec.recorder.mimeType || rec.chunks[0]?.type || 'audio/webm';
+  const blob = new Blob(rec.chunks, { type });
+  if (!blob.size) {
+    system('Nothing was recorded', { error: true });
+    return;
+  }
+  sendFile(blob, { name: type.includes('ogg') ? 'voice.ogg' : 'voice.webm', voice: true });
+}
+
 async function share() {
   const id = socket?.sessionId;
   if (!id || !messages.querySelector('.message.user, .message.ai')) {
@@ -358,6 +548,7 @@ async function copyShareLink() {
 }
 
 async function sharedView(token) {
+  readOnly = true;
   for (const id of ['input-area', 'back-btn', 'share-btn']) $(id).hidden = true;
   setStatus('readonly', 'Shared conversation (read-only)');
   document.body.classList.add('read-only');
@@ -399,6 +590,23 @@ function start() {
   });
   selector.addEventListener('change', () => {
     if (selector.value && selector.value !== modelId) socket.send({ type: 'model_select', model_id: selector.value });
+  });
+  $('file-upload-btn').addEventListener('click', () => $('file-input').click());
+  $('camera-btn').addEventListener('click', () => $('camera-input').click());
+  $('file-input').addEventListener('change', (e) => filePicked(e.target));
+  $('camera-input').addEventListener('change', (e) => filePicked(e.target));
+  $('upload-cancel-btn').addEventListener('click', () => upload?.abort());
+  $('voice-btn').addEventListener('click', () => (recording ? stopRecording() : startRecording()));
+  $('stop-recording-btn').addEventListener('click', () => stopRecording());
+  $('cancel-recording-btn').addEventListener('click', () => {
+    stopRecording({ cancel: true });
+    $('voice-btn').focus();
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && recording) {
+      e.preventDefault();
+      stopRecording({ cancel: true });
+    }
   });
   $('share-btn').addEventListener('click', share);
   $('share-copy').addEventListener('click', copyShareLink);

@@ -155,14 +155,18 @@ export async function startServer(env, { dev = false } = {}) {
   };
 }
 
-/** Debian's Chromium, headless, with a fresh profile (never a downloaded browser). */
-export async function launchBrowser() {
+/**
+ * Debian's Chromium, headless, with a fresh profile (never a downloaded browser); `args` adds
+ * switches (e.g. the fake microphone).
+ */
+export async function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...args,
     ],
   });
 }

@@ -245,8 +245,8 @@ fn content_security_policy(policy: &PagePolicy, host: Option<&HeaderValue>) -> S
         None => "'self'".to_owned(),
     };
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         media-src 'self'; connect-src {connect}; frame-ancestors {}; base-uri 'none'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+         media-src 'self' blob:; connect-src {connect}; frame-ancestors {}; base-uri 'none'; \
          form-action 'none'",
         policy.frame_ancestors
     )

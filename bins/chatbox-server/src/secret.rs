@@ -1,7 +1,7 @@
 //! The JWT secret policy of CONTRACT §1: at least 32 bytes, no placeholder marker, no weak word.
 
 /// Markers that show a value was never filled in (case-insensitive).
-const PLACEHOLDERS: [&str; 5] = [
+pub(crate) const PLACEHOLDERS: [&str; 5] = [
     "REPLACE_WITH",
     "PLACEHOLDER",
     "CHANGE-ME",
@@ -9,7 +9,7 @@ const PLACEHOLDERS: [&str; 5] = [
     "YOUR-",
 ];
 /// Words that make a secret guessable (case-insensitive substrings).
-const WEAK_WORDS: [&str; 10] = [
+pub(crate) const WEAK_WORDS: [&str; 10] = [
     "secret",
     "test",
     "password",

@@ -50,27 +50,10 @@ pub struct Group {
 /// name alone does not).
 const DEV_MODE_PROVIDER_FIELDS: [&str; 5] = ["ID", "TYPE", "ENDPOINT", "API_KEY", "MODEL"];
 
-/// Markers that make a JWT secret or an encryption key a placeholder (`crate::secret`).
-const SECRET_MARKERS: [&str; 5] = [
-    "REPLACE_WITH",
-    "PLACEHOLDER",
-    "CHANGE-ME",
-    "CHANGE_ME",
-    "YOUR-",
-];
-/// Words a JWT secret must not contain (`crate::secret`).
-const WEAK_WORDS: [&str; 10] = [
-    "secret",
-    "test",
-    "password",
-    "admin",
-    "changeme",
-    "default",
-    "example",
-    "demo",
-    "12345",
-    "placeholder",
-];
+/// Markers that make a JWT secret or an encryption key a placeholder: the server's own list.
+use crate::secret::PLACEHOLDERS as SECRET_MARKERS;
+/// Words a JWT secret must not contain: the server's own list.
+use crate::secret::WEAK_WORDS;
 
 /// The command that regenerates `docs/configuration.md`.
 pub const REGENERATE: &str =

@@ -18,7 +18,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 const SECRET: &str = "k7Qx9vLm2PzR8tWb4NcY6hJd3FgS5aEu1ZoPq";
 const SIZE: usize = 100_000_000;
-const BOUNDARY: &str = "bench-boundary-77";
 
 struct Server {
     child: Child,
@@ -100,30 +99,12 @@ async fn start(extra: &[(&str, String)]) -> Server {
     panic!("server did not start");
 }
 
-/// Sends a `size`-byte text file; returns the status line's code.
+/// Sends a `size`-byte text file; returns the status code.
 async fn upload(addr: SocketAddr, token: &str, size: usize) -> u16 {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let open = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.txt\"\r\n\
-         Content-Type: text/plain\r\n\r\n"
-    );
-    let close = format!("\r\n--{BOUNDARY}--\r\n");
-    let head = format!(
-        "POST /chatbox/upload HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
-         Content-Length: {}\r\n\r\n{open}",
-        open.len() + size + close.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    write_filler(&mut stream, size).await;
-    stream.write_all(close.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    String::from_utf8_lossy(&raw)
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    chatbox_ws::testing::upload_streamed(addr, "/chatbox/upload", token, "big.txt", b"", size)
+        .await
+        .unwrap()
+        .0
 }
 
 async fn write_filler(stream: &mut TcpStream, size: usize) {

@@ -271,3 +271,55 @@ pub async fn upgrade_status(
         .map_err(|_| ClientError::Timeout)??;
     Ok(String::from_utf8_lossy(&buf[9..12]).parse().unwrap_or(0))
 }
+
+/// Posts one multipart upload to `path` (with the prefix) whose file part `name` is `len` bytes:
+/// `first`, then `a` filler, streamed in 1 MiB writes so a large body is never held in memory.
+/// The server may answer (413, 415) before reading it all: the failed writes are ignored.
+/// Returns the status and the response body.
+pub async fn upload_streamed(
+    addr: SocketAddr,
+    path: &str,
+    bearer: &str,
+    name: &str,
+    first: &[u8],
+    len: usize,
+) -> Result<(u16, String), ClientError> {
+    const BOUNDARY: &str = "chatbox-testing-boundary-41";
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let open = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let close = format!("\r\n--{BOUNDARY}--\r\n");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {bearer}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
+         Content-Length: {}\r\n\r\n{open}",
+        open.len() + len + close.len()
+    );
+    let writer = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&first[..first.len().min(len)]).await?;
+        let filler = vec![b'a'; 1 << 20];
+        let mut left = len.saturating_sub(first.len());
+        while left > 0 {
+            let n = left.min(filler.len());
+            stream.write_all(&filler[..n]).await?;
+            left -= n;
+        }
+        stream.write_all(close.as_bytes()).await
+    };
+    let _ = writer.await;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut raw))
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let status = raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}

@@ -4,19 +4,15 @@
 //! it in memory.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use chatbox_llm::ProviderKind;
 use chatbox_llm::fake::FakeVendor;
 use chatbox_store::blob::{S3BlobStore, S3Config};
 use chatbox_ws::testing;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::process::{Backend, SECRET, Server, env_for, start};
 
-const BOUNDARY: &str = "chatbox-it-boundary-41";
 const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n";
 
 fn s3_endpoint() -> String {
@@ -29,8 +25,7 @@ fn s3_endpoint() -> String {
     })
 }
 
-/// Sends a multipart upload whose file part is `len` bytes produced by `fill`, streamed in
-/// 1 MiB writes; returns the status and body (the server may answer before reading it all).
+/// One streamed multipart upload to `P/upload`: status and parsed body.
 async fn upload(
     addr: SocketAddr,
     bearer: &str,
@@ -38,42 +33,11 @@ async fn upload(
     first: &[u8],
     len: usize,
 ) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let open = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    );
-    let close = format!("\r\n--{BOUNDARY}--\r\n");
-    let total = open.len() + len + close.len();
-    let head = format!(
-        "POST /chatbox/upload HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Authorization: Bearer {bearer}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
-         Content-Length: {total}\r\n\r\n{open}"
-    );
-    let writer = async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(&first[..first.len().min(len)]).await?;
-        let filler = vec![b'a'; 1 << 20];
-        let mut left = len.saturating_sub(first.len());
-        while left > 0 {
-            let n = left.min(filler.len());
-            stream.write_all(&filler[..n]).await?;
-            left -= n;
-        }
-        stream.write_all(close.as_bytes()).await?;
-        Ok::<(), std::io::Error>(())
-    };
-    // A server that refuses early closes the socket: the rest of the writes fail, which is fine.
-    let _ = writer.await;
-    let mut raw = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut raw)).await;
-    let raw = String::from_utf8_lossy(&raw).into_owned();
-    let status = raw.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (status, body) =
+        testing::upload_streamed(addr, "/chatbox/upload", bearer, name, first, len)
+            .await
+            .unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 /// `GET` with a bearer; status, headers, body bytes.

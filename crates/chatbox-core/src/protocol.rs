@@ -15,8 +15,10 @@ mod error_code;
 mod frame_type;
 mod inbound;
 mod outbound;
+mod templates;
 
 pub use envelope::{Envelope, ErrorBody, Metadata, ModelInfo, decode};
 pub use error_code::ErrorCode;
 pub use frame_type::FrameType;
 pub use inbound::{ClientCommand, ClientFrame, FrameError, limits};
+pub use templates::{ChunkFrames, PongFrame, is_bare_ping};

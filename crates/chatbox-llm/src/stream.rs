@@ -16,6 +16,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chatbox_core::LlmError;
 use chatbox_core::ports::llm::{ChatRequest, Chunk, ChunkStream, TimeoutPhase, Usage};
+use std::future::Future as _;
+
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::time::{Instant, sleep_until, timeout_at};
@@ -65,6 +67,11 @@ struct Body<D> {
     parser: sse::Parser,
     decoder: D,
     first_token_deadline: Instant,
+    /// When the last bytes arrived (the idle deadline counts from here).
+    last_read: Instant,
+    /// One timer for the body's deadlines, re-armed only when it fires early (when bytes came
+    /// meanwhile), never per chunk: a chunk costs no timer operation.
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 struct Driver<W: Wire> {
@@ -178,6 +185,8 @@ impl<W: Wire> Driver<W> {
             parser: sse::Parser::new(),
             decoder: self.inner.wire.decoder(&self.request),
             first_token_deadline,
+            last_read: Instant::now(),
+            timer: Box::pin(sleep_until(first_token_deadline.min(deadline))),
         });
         Step::Continue
     }
@@ -187,17 +196,40 @@ impl<W: Wire> Driver<W> {
         let Some(body) = self.body.as_mut() else {
             return Step::Continue;
         };
-        let (until, phase) = if self.emitted {
-            (
-                Instant::now() + self.inner.timeouts.idle(),
-                TimeoutPhase::Idle,
-            )
-        } else {
-            (body.first_token_deadline, TimeoutPhase::FirstToken)
+        let emitted = self.emitted;
+        let idle = self.inner.timeouts.idle();
+        // The deadline now: idle after the first token, first-token before; never past the
+        // total.
+        let due = |body: &Body<W::Decoder>| {
+            let (until, phase) = if emitted {
+                (body.last_read + idle, TimeoutPhase::Idle)
+            } else {
+                (body.first_token_deadline, TimeoutPhase::FirstToken)
+            };
+            (until.min(deadline), phase)
         };
-        let until = until.min(deadline);
-        let bytes = match timeout_at(until, body.bytes.next()).await {
-            Err(_) => return Step::Failed(timeout(until, deadline, phase)),
+        // The deadline only moves later while bytes come, except when the first token switches
+        // the phase: then an earlier idle deadline re-arms the timer.
+        let (until, _) = due(body);
+        if until < body.timer.deadline() {
+            body.timer.as_mut().reset(until);
+        }
+        let next = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(item) = body.bytes.poll_next_unpin(cx) {
+                return std::task::Poll::Ready(Ok(item));
+            }
+            loop {
+                std::task::ready!(body.timer.as_mut().poll(cx));
+                let (until, phase) = due(body);
+                if Instant::now() >= until {
+                    return std::task::Poll::Ready(Err((until, phase)));
+                }
+                body.timer.as_mut().reset(until);
+            }
+        })
+        .await;
+        let bytes = match next {
+            Err((until, phase)) => return Step::Failed(timeout(until, deadline, phase)),
             Ok(None) => {
                 return Step::Failed(LlmError::Protocol(
                     "stream ended without the vendor's terminator".into(),
@@ -206,6 +238,7 @@ impl<W: Wire> Driver<W> {
             Ok(Some(Err(error))) => return Step::Failed(classify::from_reqwest(error)),
             Ok(Some(Ok(bytes))) => bytes,
         };
+        body.last_read = Instant::now();
         let Body {
             parser, decoder, ..
         } = body;

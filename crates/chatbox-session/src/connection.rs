@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chatbox_core::protocol::{ClientFrame, Envelope, ErrorCode};
+use chatbox_core::protocol::{ClientFrame, Envelope, ErrorCode, PongFrame};
 use chatbox_core::{Identity, SessionId};
 use chrono::Utc;
 use tokio::sync::mpsc;
@@ -222,6 +222,26 @@ impl Connection {
         }
     }
 
+    /// The next frame to write if one is ready now (a writer gathering a burst into one write).
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        if let Some(frame) = self.backlog.pop_front() {
+            if self.backlog.is_empty() {
+                self.backlog = VecDeque::new();
+            }
+            return Some(Outbound::Frame(frame));
+        }
+        if let Ok(frame) = self.direct_rx.try_recv() {
+            return Some(Outbound::Frame(frame));
+        }
+        match self.rx.try_recv() {
+            Ok(frame) => Some(Outbound::Frame(frame)),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(Outbound::Close(
+                self.close.get().unwrap_or(CloseReason::ShuttingDown),
+            )),
+        }
+    }
+
     /// A cloneable handle for passing client frames in, for the task that reads the socket
     /// while another task writes it.
     pub fn inputs(&self) -> Inputs {
@@ -232,6 +252,7 @@ impl Connection {
             participant: self.participant,
             mailbox: self.mailbox.clone(),
             direct: self.direct_tx.clone(),
+            pong: PongFrame::new(&self.session_id),
         }
     }
 
@@ -260,6 +281,7 @@ pub struct Inputs {
     participant: Participant,
     mailbox: mpsc::Sender<Command>,
     direct: mpsc::Sender<Arc<str>>,
+    pong: PongFrame,
 }
 
 impl Inputs {
@@ -289,8 +311,12 @@ impl Inputs {
     /// state, so they skip the session task; awaiting a full queue pushes back on the reader
     /// rather than dropping the answer.
     pub async fn pong(&self) {
-        let env = Envelope::pong(Utc::now()).with_session(&self.session_id);
-        let _ = self.direct.send(Arc::from(env.encode())).await;
+        let _ = self.direct.send(Arc::from(self.pong_frame())).await;
+    }
+
+    /// The `pong` answering an application `ping` now, for an edge that writes it itself.
+    pub fn pong_frame(&self) -> String {
+        self.pong.at(Utc::now())
     }
 
     /// The session the connection is attached to.

@@ -12,6 +12,9 @@ use chatbox_core::protocol::Envelope;
 use crate::connection::{CloseReason, ConnId, Sink};
 use crate::replay::{Replay, ReplayBuffer};
 
+/// The largest scratch buffer kept between frames (an idle session keeps none bigger).
+const SCRATCH_KEPT: usize = 4096;
+
 /// A session's subscribers, seq counter and replay buffer.
 #[derive(Debug)]
 pub(crate) struct Fanout {
@@ -19,6 +22,8 @@ pub(crate) struct Fanout {
     seq: u64,
     replay: ReplayBuffer,
     sinks: Vec<Sink>,
+    /// Reused by `publish_with`, so a frame costs one allocation (its shared bytes).
+    scratch: Vec<u8>,
 }
 
 impl Fanout {
@@ -29,6 +34,7 @@ impl Fanout {
             seq: first_seq.saturating_sub(1),
             replay,
             sinks: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -41,6 +47,26 @@ impl Fanout {
                 .with_seq(self.seq)
                 .encode(),
         );
+        self.deliver(frame)
+    }
+
+    /// Publishes a frame that `write` puts, for the next seq, into a reused buffer (the hot
+    /// path of reply chunks: see `ChunkFrames`). `write` must write UTF-8.
+    pub(crate) fn publish_with(&mut self, write: impl FnOnce(&mut Vec<u8>, u64)) -> Vec<ConnId> {
+        self.seq += 1;
+        let mut buf = std::mem::take(&mut self.scratch);
+        write(&mut buf, self.seq);
+        let frame: Arc<str> = match std::str::from_utf8(&buf) {
+            Ok(text) => Arc::from(text),
+            Err(_) => Arc::from(&*String::from_utf8_lossy(&buf)),
+        };
+        if buf.capacity() <= SCRATCH_KEPT {
+            self.scratch = buf;
+        }
+        self.deliver(frame)
+    }
+
+    fn deliver(&mut self, frame: Arc<str>) -> Vec<ConnId> {
         self.replay.push(self.seq, Arc::clone(&frame));
         let mut dropped = Vec::new();
         self.sinks.retain(|sink| {

@@ -28,6 +28,7 @@ pub mod connection;
 pub mod error;
 pub mod events;
 
+mod command;
 mod delivery;
 mod engine;
 mod fanout;

@@ -27,110 +27,40 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chatbox_core::ports::store::EndOutcome;
-use chatbox_core::protocol::{ClientCommand, ClientFrame, Envelope, ErrorCode};
-use chatbox_core::{Identity, Session, UserId};
+use chatbox_core::protocol::{ClientCommand, Envelope, ErrorCode};
+use chatbox_core::{Session, UserId};
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 
-use crate::connection::{CloseReason, ConnId, Participant, Sink};
+use crate::connection::{CloseReason, ConnId, Participant};
 use crate::engine::Shared;
 use crate::error::EngineError;
 use crate::fanout::Fanout;
-use crate::files::{Transcribing, Unheard};
-use crate::ops::{OpOutcome, SessionOp};
+use crate::files::Transcribing;
+use crate::ops::OpOutcome;
 use crate::registry::TaskStatus;
 use crate::replay::ReplayBuffer;
-use crate::reply::ReplyEvent;
+use crate::reply::{Reply, ReplyEvent};
 use crate::state::{Admission, SessionState};
 
-/// A message to a session task.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Attach a connection (boxed: commands sit in every session's mailbox, so the enum is kept
-    /// small).
-    Attach(Box<Attach>),
-    /// A connection went away.
-    Detach { conn: ConnId },
-    /// A validated client frame (boxed, as `Attach`).
-    Input(Box<Input>),
-    /// An event of reply `id`.
-    Reply { id: u64, event: ReplyEvent },
-    /// A session operation from outside the conversation (REST).
-    Op(Box<OpRequest>),
-    /// Stop if still idle (the user opened a session beyond the live-session cap).
-    Evict,
-    /// An admin takes the session over (REST).
-    Takeover(Box<Takeover>),
-    /// The assisting admin releases the session (REST).
-    Release(Box<Release>),
-    /// The first round of a help request's deliveries is over.
-    HelpOutcome(Vec<chatbox_core::outbox::Delivery>),
-    /// Voice note transcription `id` ended.
-    Transcribed {
-        id: u64,
-        result: Result<String, Unheard>,
-    },
-}
-
-/// A takeover request and where to send its outcome.
-#[derive(Debug)]
-pub(crate) struct Takeover {
-    pub(crate) admin: Identity,
-    pub(crate) done: oneshot::Sender<Result<(), EngineError>>,
-}
-
-/// A release request and where to send its outcome.
-#[derive(Debug)]
-pub(crate) struct Release {
-    pub(crate) admin: UserId,
-    pub(crate) done: oneshot::Sender<Result<(), EngineError>>,
-}
-
-/// Attach a connection, optionally resuming after `last_seq`.
-#[derive(Debug)]
-pub(crate) struct Attach {
-    pub(crate) sink: Sink,
-    /// Who connects, and as what (an `Admin` takes the session over on attach).
-    pub(crate) identity: Identity,
-    pub(crate) participant: Participant,
-    /// The session's owner (for `connection_status`).
-    pub(crate) user: UserId,
-    pub(crate) last_seq: Option<u64>,
-    pub(crate) done: oneshot::Sender<Attached>,
-}
-
-/// What an attached connection gets before any live frame.
-#[derive(Debug)]
-pub(crate) struct Attached {
-    /// Whether the resume is complete (`None` when not resuming).
-    pub(crate) recovered: Option<bool>,
-    /// `connection_status`, then every missed frame.
-    pub(crate) frames: Vec<Arc<str>>,
-}
-
-/// A validated client frame from a connection, with who sent it.
-#[derive(Debug)]
-pub(crate) struct Input {
-    pub(crate) conn: ConnId,
-    pub(crate) participant: Participant,
-    pub(crate) identity: Identity,
-    pub(crate) frame: ClientFrame,
-}
-
-/// A session operation and where to send its outcome.
-#[derive(Debug)]
-pub(crate) struct OpRequest {
-    pub(crate) op: SessionOp,
-    pub(crate) done: oneshot::Sender<Result<OpOutcome, EngineError>>,
-}
+pub(crate) use crate::command::{Attach, Attached, Command, Input, OpRequest, Release, Takeover};
 
 /// What woke the task.
 enum Wake {
     Abort,
     Shutdown,
     Command(Option<Command>),
+    Reply(ReplyEvent),
     Timer,
+}
+
+/// The next event of the reply in flight (only polled while there is one).
+async fn next_event(reply: &mut Option<Reply>) -> ReplyEvent {
+    match reply {
+        Some(reply) => reply.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// One live session.
@@ -140,6 +70,8 @@ pub(crate) struct SessionTask {
     pub(crate) fanout: Fanout,
     pub(crate) state: SessionState<Input>,
     pub(crate) mailbox: mpsc::Sender<Command>,
+    /// The reply in flight, polled beside the mailbox (`reply`).
+    pub(crate) reply: Option<Reply>,
     /// When the reply in flight fails with `LLM_TIMEOUT`.
     pub(crate) reply_deadline: Option<Instant>,
     /// Since when the assisting admin has had no open connection.
@@ -178,6 +110,7 @@ impl SessionTask {
             fanout,
             state,
             mailbox,
+            reply: None,
             reply_deadline: None,
             admin_away_since: None,
             help_open_since: None,
@@ -190,7 +123,17 @@ impl SessionTask {
         }
     }
 
-    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    /// The task's future. Not an `async fn`: that would keep `self` twice in every session's
+    /// task (the argument, and its move into the body).
+    #[allow(clippy::manual_async_fn)] // deliberate: see above
+    pub(crate) fn run(
+        mut self,
+        rx: mpsc::Receiver<Command>,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        async move { self.run_loop(rx).await }
+    }
+
+    async fn run_loop(&mut self, mut rx: mpsc::Receiver<Command>) {
         tracing::debug!("session task started");
         let idle_for = Duration::from_secs(self.shared.config.idle_evict_secs);
         let admin_grace = Duration::from_secs(self.shared.config.admin_grace_secs);
@@ -199,6 +142,11 @@ impl SessionTask {
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
+        // Waited on across iterations: a fresh wait per command would register and unregister
+        // with each token every time.
+        let abort = self.shared.abort.clone().cancelled_owned();
+        let shutdown = self.shared.shutdown.clone().cancelled_owned();
+        tokio::pin!(abort, shutdown);
         let reason = loop {
             let idle = self.fanout.connections() == 0 && !self.busy();
             match (idle, idle_since) {
@@ -243,11 +191,17 @@ impl SessionTask {
                 }
                 armed = target;
             }
+            // A reply the state machine ended (cancelled, timed out, taken over) is dropped
+            // before it is polled again, which aborts its request.
+            if self.reply.as_ref().is_some_and(|r| r.cancel.is_cancelled()) {
+                self.reply = None;
+            }
             let wake = tokio::select! {
                 biased;
-                () = self.shared.abort.cancelled() => Wake::Abort,
-                () = self.shared.shutdown.cancelled(), if !self.shutting_down => Wake::Shutdown,
+                () = &mut abort => Wake::Abort,
+                () = &mut shutdown, if !self.shutting_down => Wake::Shutdown,
                 cmd = rx.recv() => Wake::Command(cmd),
+                event = next_event(&mut self.reply), if self.reply.is_some() => Wake::Reply(event),
                 () = &mut timer, if armed.is_some() => Wake::Timer,
             };
             match wake {
@@ -260,6 +214,20 @@ impl SessionTask {
                 // Boxed so that an idle session's task stays small: the (large) state of
                 // handling a command exists only while a command is handled.
                 Wake::Command(Some(cmd)) => Box::pin(self.command(cmd)).await,
+                Wake::Reply(event) => {
+                    let Some(id) = self.reply.as_ref().map(|r| r.id) else {
+                        continue;
+                    };
+                    if event.is_last() {
+                        self.reply = None;
+                    }
+                    if let ReplyEvent::Chunk(text) = event {
+                        // The hot path: no boxing, no store.
+                        self.reply_chunk(id, text);
+                    } else {
+                        Box::pin(self.reply_event(id, event)).await;
+                    }
+                }
                 Wake::Timer => {
                     armed = None;
                     let now = Instant::now();
@@ -301,7 +269,6 @@ impl SessionTask {
                 self.refuse(input.conn, "Server shutting down: message not processed");
             }
             Command::Input(input) => self.input(*input).await,
-            Command::Reply { id, event } => self.reply_event(id, event).await,
             Command::Op(request) => self.op(*request).await,
             Command::Evict => {
                 if self.fanout.connections() == 0 && !self.busy() {

@@ -14,9 +14,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chatbox_core::ports::llm::{LlmError, Role, TimeoutPhase};
+use chatbox_core::ports::llm::{LlmError, TimeoutPhase};
 use chatbox_core::ports::store::SessionPatch;
-use chatbox_core::protocol::{Envelope, ErrorCode, FrameType};
+use chatbox_core::protocol::{ChunkFrames, Envelope, ErrorCode, FrameType};
 use chatbox_core::session::{SESSION_NAME_MAX_CHARS, session_name_from_first_message};
 use chatbox_core::{Message, Sender};
 use chrono::{DateTime, Utc};
@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use crate::connection::ConnId;
 use crate::files::ImageSource;
 use crate::history::build_request;
-use crate::reply::{self, ReplyEvent};
+use crate::reply::ReplyEvent;
 use crate::state::ReplyInFlight;
 use crate::store_call::{bounded, retried};
 use crate::task::SessionTask;
@@ -174,7 +174,7 @@ impl SessionTask {
                 vec![message.clone()]
             }
         };
-        let mut request = build_request(
+        let request = build_request(
             &history,
             cfg.history_turns,
             cfg.history_chars,
@@ -191,40 +191,30 @@ impl SessionTask {
             return;
         };
         self.reply_deadline = Some(tokio::time::Instant::now() + timeout);
-        let mailbox = self.mailbox.clone();
-        let reply = async move {
-            if let Some(image) = image {
-                // Read inside the reply's task (and deadline), so the session stays responsive.
-                let part = tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => return,
-                    part = image.fetch() => part,
-                };
-                if let Some(part) = part
-                    && let Some(turn) = request.messages.last_mut()
-                    && turn.role == Role::User
-                {
-                    turn.images.push(part);
-                }
-            }
-            reply::run(provider, request, reply_id, cancel, mailbox).await;
+        let frames = ChunkFrames::new(&id, provider.id());
+        self.reply = Some(crate::reply::Reply::start(
+            provider, request, image, reply_id, cancel, frames,
+        ));
+    }
+
+    /// A chunk of reply `id`: appended to its text and published (no await: the hot path).
+    pub(crate) fn reply_chunk(&mut self, id: u64, text: String) {
+        let Some(reply) = self.state.current(id) else {
+            return;
         };
-        self.shared
-            .tracker
-            .spawn(tracing::Instrument::in_current_span(reply));
+        reply.text.push_str(&text);
+        let Some(frames) = self.reply.as_ref().map(|r| &r.frames) else {
+            return;
+        };
+        let now = Utc::now();
+        self.fanout
+            .publish_with(|buf, seq| frames.write(buf, &text, now, seq));
     }
 
     pub(crate) async fn reply_event(&mut self, id: u64, event: ReplyEvent) {
         let now = Utc::now();
         match event {
-            ReplyEvent::Chunk(text) => {
-                let Some(reply) = self.state.current(id) else {
-                    return;
-                };
-                reply.text.push_str(&text);
-                let env = Envelope::ai_chunk(text, &reply.model_id, now);
-                self.fanout.publish(env);
-            }
+            ReplyEvent::Chunk(text) => self.reply_chunk(id, text),
             ReplyEvent::Finished(usage) => {
                 let Some(reply) = self.state.finish(id) else {
                     return;

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod client_addr;
+mod coalesce;
 pub mod config;
 pub mod conn_limit;
 mod cors;

@@ -18,9 +18,14 @@ use crate::conn_limit::ConnectionLimiter;
 use crate::metrics::{self, MetricsRender};
 use crate::{admin, rest, uploads, web_ui, ws};
 
-/// What the edge's handlers share. Cheap to clone.
+/// What the edge's handlers share. Cheap to clone, and one pointer wide: every connection's
+/// tasks hold one, so its size is paid per connection.
 #[derive(Clone)]
-pub struct Edge {
+pub struct Edge(Arc<EdgeInner>);
+
+/// The shared state behind an [`Edge`].
+#[derive(Clone)]
+pub struct EdgeInner {
     engine: Engine,
     verifier: JwtVerifier,
     config: Arc<EdgeConfig>,
@@ -43,6 +48,14 @@ impl std::fmt::Debug for MetricsSlot<'_> {
 }
 
 struct MetricsSlot<'a>(&'a Option<MetricsRender>);
+
+impl std::ops::Deref for Edge {
+    type Target = EdgeInner;
+
+    fn deref(&self) -> &EdgeInner {
+        &self.0
+    }
+}
 
 impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -72,7 +85,7 @@ impl Edge {
             config.admin_rate_limit,
             Duration::from_secs(config.admin_rate_window_secs.max(1)),
         );
-        Ok(Self {
+        Ok(Self(Arc::new(EdgeInner {
             engine,
             verifier,
             config: Arc::new(config),
@@ -88,14 +101,15 @@ impl Edge {
                 Duration::from_secs(60),
             ))),
             metrics: None,
-        })
+        })))
     }
 
     /// Serves `P/metrics/prometheus` with `render` (the server's Prometheus recorder).
     #[must_use]
-    pub fn with_metrics(mut self, render: MetricsRender) -> Self {
-        self.metrics = Some(render);
-        self
+    pub fn with_metrics(self, render: MetricsRender) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.0);
+        inner.metrics = Some(render);
+        Self(Arc::new(inner))
     }
 
     /// The metrics renderer, when metrics are on.

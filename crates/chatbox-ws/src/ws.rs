@@ -8,19 +8,21 @@
 //!
 //! `?mode=events` (admins only, else 403) opens the admins' event feed instead (`event_feed`).
 //!
-//! After the upgrade a connection is two tasks. The reader parses frames and hands them to the
-//! engine; a malformed frame gets an `error` frame and the connection stays open; a binary frame
-//! closes with 1003, an oversized one with 1009. The writer is the socket's only writer: it
-//! writes the engine's frames in order, answers pings, sends heartbeats, and closes with the
-//! engine's reason (1013 for a slow consumer, 1001 at shutdown), 4001 when the token expired
-//! beyond its grace, or 1001 when the client went silent.
+//! After the upgrade a connection is two tasks. The reader (`reader.rs`) parses frames and hands
+//! them to the engine; a malformed frame gets an `error` frame and the connection stays open; a
+//! binary frame closes with 1003, an oversized one with 1009; it answers pings itself when the
+//! writer is not mid-write. The writer (`writer.rs`) is the only writer of session frames: it
+//! writes the engine's frames in order, gathering a burst into one write, sends heartbeats, and
+//! closes with the engine's reason (1013 for a slow consumer, 1001 at shutdown), 4001 when the
+//! token expired beyond its grace, or 1001 when the client went silent. Both share the socket's
+//! write side behind a mutex, taken for one write at a time.
 //!
 //! Every write has a deadline (`write_timeout_secs`): a client that stops reading cannot pin the
 //! connection's tasks, its slot or its kernel buffers; when a write runs out of time the socket
 //! is dropped and the slot given back.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -29,22 +31,27 @@ use axum::http::StatusCode;
 use axum::http::header::ORIGIN;
 use axum::response::{IntoResponse, Response};
 use chatbox_core::SessionId;
-use chatbox_core::protocol::{ClientCommand, ClientFrame, ErrorCode};
-use chatbox_session::{ConnectRequest, Connection, Inputs, Outbound};
+use chatbox_session::{ConnectRequest, Connection};
 use chrono::Utc;
-use fastwebsockets::{
-    Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
-};
+use fastwebsockets::{Frame, WebSocket, WebSocketRead, WebSocketWrite};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc};
 
 use crate::auth::request_token;
+use crate::coalesce::Coalesce;
 use crate::conn_limit::{Refused, Slot};
 use crate::event_feed;
 use crate::router::Edge;
+
+mod reader;
+mod writer;
+
+use self::reader::Reader;
+pub(crate) use self::writer::write;
+use self::writer::{Timing, flush, write_loop};
 
 type Io = TokioIo<Upgraded>;
 
@@ -139,7 +146,7 @@ pub async fn upgrade(
     };
     let tracked = edge.clone();
     let span = tracing::info_span!(parent: None, "ws", user = %verified.identity.user_id);
-    tracked.spawn_connection(tracing::Instrument::instrument(
+    let whole = tracing::Instrument::instrument(
         async move {
             match upgraded.await {
                 Ok(ws) => {
@@ -157,7 +164,8 @@ pub async fn upgrade(
             }
         },
         span,
-    ));
+    );
+    tracked.spawn_connection(whole);
     response.map(|_| Body::empty())
 }
 
@@ -177,6 +185,10 @@ struct Clocks {
     token_expires: AtomicI64,
 }
 
+/// The write side of a connection's socket: frames gather in a buffer until flushed
+/// (`coalesce`). Shared by the writer task and, for pongs, the reader.
+type Wr = WebSocketWrite<Coalesce<WriteHalf<Io>>>;
+
 async fn serve(
     ws: WebSocket<Io>,
     edge: Edge,
@@ -186,9 +198,16 @@ async fn serve(
     slot: Slot,
 ) {
     let user = identity.user_id.clone();
-    let (mut rd, mut wr) = ws.split(tokio::io::split);
+    let (mut rd, mut wr) = ws.split(|io| {
+        let (r, w) = tokio::io::split(io);
+        (r, Coalesce::new(w))
+    });
+    // A frame's header and payload go straight into the coalescing buffer (one copy), whatever
+    // their size; fastwebsockets' own write buffer stays empty.
+    wr.set_writev(true);
+    wr.set_writev_threshold(0);
     let write_limit = Duration::from_secs(edge.config().write_timeout_secs.max(1));
-    let connected = match edge.engine().connect(identity, request).await {
+    let connected = match Box::pin(edge.engine().connect(identity, request)).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(user = %user, error = %e, "connect refused");
@@ -199,7 +218,8 @@ async fn serve(
                 }
                 _ => (1011, "could not open the session"),
             };
-            write(&mut wr, Frame::close(code, reason.as_bytes()), write_limit).await;
+            let _ = write(&mut wr, Frame::close(code, reason.as_bytes()), write_limit).await
+                && flush(&mut wr, write_limit).await;
             return;
         }
     };
@@ -213,6 +233,7 @@ async fn serve(
         last_seen_ms: AtomicI64::new(Utc::now().timestamp_millis()),
         token_expires: AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
     });
+    let wr = Arc::new(Mutex::new(wr));
     let (ctl_tx, ctl_rx) = mpsc::channel(16);
     let reader = Reader {
         inputs: conn.inputs(),
@@ -220,216 +241,24 @@ async fn serve(
         clocks: Arc::clone(&clocks),
         edge: edge.clone(),
         max_message: cfg.max_message_size,
+        writer: Arc::clone(&wr),
+        write_limit,
     };
-    let reader = tokio::spawn(tracing::Instrument::in_current_span(reader.run(rd)));
+    let reader = spawn_reader(reader, rd);
     let timing = Timing {
         ping: Duration::from_secs(cfg.ping_interval_secs.max(1)),
         silence_ms: i64::try_from(cfg.pong_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         grace_secs: i64::try_from(cfg.token_grace_secs).unwrap_or(i64::MAX),
         write: write_limit,
     };
-    write_loop(&mut wr, conn, ctl_rx, &clocks, timing).await;
+    write_loop(&wr, conn, ctl_rx, &clocks, timing).await;
     reader.abort();
     drop(slot);
     tracing::debug!(user = %user, "websocket closed");
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Timing {
-    ping: Duration,
-    silence_ms: i64,
-    grace_secs: i64,
-    write: Duration,
-}
-
-/// Writes one frame within `limit`; false when the socket failed or the client stopped reading,
-/// and the connection must be dropped.
-pub(crate) async fn write(
-    wr: &mut WebSocketWrite<WriteHalf<Io>>,
-    frame: Frame<'_>,
-    limit: Duration,
-) -> bool {
-    match tokio::time::timeout(limit, wr.write_frame(frame)).await {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "websocket write failed");
-            false
-        }
-        Err(_) => {
-            tracing::info!("websocket write timed out: the client stopped reading; dropping it");
-            false
-        }
-    }
-}
-
-async fn write_loop(
-    wr: &mut WebSocketWrite<WriteHalf<Io>>,
-    mut conn: Connection,
-    mut ctl: mpsc::Receiver<Control>,
-    clocks: &Clocks,
-    timing: Timing,
-) {
-    let mut heartbeat =
-        tokio::time::interval_at(tokio::time::Instant::now() + timing.ping, timing.ping);
-    loop {
-        let written = tokio::select! {
-            biased;
-            control = ctl.recv() => match control {
-                Some(Control::Pong(payload)) => write(wr, Frame::pong(Payload::Owned(payload)), timing.write).await,
-                Some(Control::Close(code, reason)) => {
-                    write(wr, Frame::close(code, reason.as_bytes()), timing.write).await;
-                    return;
-                }
-                Some(Control::Switch(next)) => {
-                    // Dropping the old connection detaches it from its session.
-                    conn = *next;
-                    true
-                }
-                // The reader stopped (the peer closed or vanished).
-                None => return,
-            },
-            out = conn.recv() => match out {
-                Outbound::Frame(frame) => {
-                    let ok = write(wr, Frame::text(Payload::Borrowed(frame.as_bytes())), timing.write).await;
-                    if ok {
-                        crate::metrics::message_sent();
-                    }
-                    ok
-                }
-                Outbound::Close(reason) => {
-                    write(wr, Frame::close(reason.code(), reason.text().as_bytes()), timing.write).await;
-                    return;
-                }
-            },
-            _ = heartbeat.tick() => {
-                let now = Utc::now();
-                if now.timestamp() > clocks.token_expires.load(Ordering::Relaxed).saturating_add(timing.grace_secs) {
-                    write(wr, Frame::close(CLOSE_TOKEN_EXPIRED, b"token expired"), timing.write).await;
-                    return;
-                }
-                if now.timestamp_millis() - clocks.last_seen_ms.load(Ordering::Relaxed) > timing.silence_ms {
-                    write(wr, Frame::close(1001, b"no pong: connection idle"), timing.write).await;
-                    return;
-                }
-                write(wr, Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"hb")), timing.write).await
-            }
-        };
-        if !written {
-            return;
-        }
-    }
-}
-
-/// The reading half of a connection.
-struct Reader {
-    inputs: Inputs,
-    ctl: mpsc::Sender<Control>,
-    clocks: Arc<Clocks>,
-    edge: Edge,
-    max_message: usize,
-}
-
-impl Reader {
-    async fn run(mut self, mut rd: WebSocketRead<ReadHalf<Io>>) {
-        let mut partial: Option<Vec<u8>> = None;
-        let mut no_obligations = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
-        loop {
-            let frame = match rd.read_frame(&mut no_obligations).await {
-                Ok(frame) => frame,
-                Err(WebSocketError::FrameTooLarge) => {
-                    let _ = self
-                        .ctl
-                        .send(Control::Close(1009, "message too large"))
-                        .await;
-                    return;
-                }
-                Err(_) => return,
-            };
-            self.clocks
-                .last_seen_ms
-                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-            match frame.opcode {
-                OpCode::Text if frame.fin && partial.is_none() => {
-                    self.handle_text(&frame.payload).await;
-                }
-                OpCode::Text | OpCode::Continuation => {
-                    let buf = partial.get_or_insert_with(Vec::new);
-                    buf.extend_from_slice(&frame.payload);
-                    if buf.len() > self.max_message {
-                        let _ = self
-                            .ctl
-                            .send(Control::Close(1009, "message too large"))
-                            .await;
-                        return;
-                    }
-                    if frame.fin {
-                        let whole = partial.take().unwrap_or_default();
-                        self.handle_text(&whole).await;
-                    }
-                }
-                OpCode::Binary => {
-                    let _ = self
-                        .ctl
-                        .send(Control::Close(1003, "binary frames are not supported"))
-                        .await;
-                    return;
-                }
-                OpCode::Close => {
-                    let _ = self.ctl.send(Control::Close(1000, "")).await;
-                    return;
-                }
-                OpCode::Ping => {
-                    let _ = self.ctl.send(Control::Pong(frame.payload.to_vec())).await;
-                }
-                OpCode::Pong => {}
-            }
-        }
-    }
-
-    async fn handle_text(&mut self, bytes: &[u8]) {
-        let frame = match ClientFrame::parse(bytes, Utc::now()) {
-            Ok(frame) => frame,
-            Err(e) => return self.inputs.direct_error(e.code(), &e.to_string()),
-        };
-        crate::metrics::message_received();
-        if frame.command == ClientCommand::Ping {
-            return self.inputs.pong().await;
-        }
-        if let ClientCommand::Auth { token } = &frame.command {
-            match self.edge.verifier().verify(token) {
-                Ok(v) if v.identity.user_id == self.inputs.identity().user_id => {
-                    self.clocks
-                        .token_expires
-                        .store(v.expires_at.unwrap_or(i64::MAX), Ordering::Relaxed);
-                }
-                _ => self.inputs.direct_error(
-                    ErrorCode::Forbidden,
-                    "The new token is invalid or for another user",
-                ),
-            }
-            return;
-        }
-        if let Some(id) = frame.session_id.clone()
-            && &id != self.inputs.session_id()
-        {
-            // A session switch (see `Engine::switch`: one of this user's sessions, an unknown id
-            // as their new session, someone else's as a fresh one).
-            let identity = self.inputs.identity().clone();
-            match self.edge.engine().switch(identity, &id).await {
-                Ok(next) => {
-                    self.inputs = next.inputs();
-                    if self
-                        .ctl
-                        .send(Control::Switch(Box::new(next)))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) => return self.inputs.direct_error(e.code(), "Session not found"),
-            }
-        }
-        self.inputs.handle(frame);
-    }
+/// Spawns the reader. Not inline in `serve`: a future built there would keep its room in
+/// every connection's task even after it moved into its own.
+fn spawn_reader(reader: Reader, rd: WebSocketRead<ReadHalf<Io>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(tracing::Instrument::in_current_span(reader.run(rd)))
 }

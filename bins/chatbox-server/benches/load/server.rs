@@ -1,0 +1,168 @@
+//! The server under test as its own process, pinned to its own core when the machine has two,
+//! and what `/proc` says about it (CPU time, resident memory).
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::SECRET;
+
+/// The core the server runs on (the load client, fake vendor and echo baseline use the other).
+pub const SERVER_CORE: &str = "1";
+/// The core of the load generator.
+pub const LOAD_CORE: &str = "0";
+
+/// True when the server and the load each get a core of their own.
+pub fn pinning() -> bool {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
+        && Command::new("taskset")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// Pins the calling thread, and every thread it starts afterwards, to the load core.
+pub fn pin_self() {
+    let pid = std::process::id().to_string();
+    let _ = Command::new("taskset")
+        .args(["-cp", LOAD_CORE, &pid])
+        .stdout(Stdio::null())
+        .status();
+}
+
+/// A command that runs `program` on the server core (plain when pinning is unavailable).
+pub fn on_server_core(program: &str) -> Command {
+    if pinning() {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", SERVER_CORE, program]);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A child process that is killed when dropped.
+pub struct Process {
+    pub child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    fn stat_field(&self, file: &str, key: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/{file}", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory (kB).
+    pub fn rss_kb(&self) -> u64 {
+        self.stat_field("status", "VmRSS:")
+    }
+
+    /// CPU time the process has used (user + system, all threads).
+    pub fn cpu(&self) -> Duration {
+        cpu_of(&self.child.id().to_string())
+    }
+}
+
+/// CPU time the load generator (this process) has used.
+pub fn own_cpu() -> Duration {
+    cpu_of("self")
+}
+
+fn cpu_of(pid: &str) -> Duration {
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name (which may contain spaces) in parentheses.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `)`.
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+    }
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// The server under test.
+pub struct Server {
+    pub process: Process,
+    pub addr: SocketAddr,
+}
+
+pub async fn start(vendor: SocketAddr) -> Server {
+    // A port picked by the OS can collide with a client socket's source port after thousands of
+    // connections; try a few.
+    for _ in 0..5 {
+        if let Some(server) = try_start(vendor).await {
+            return server;
+        }
+    }
+    panic!("server did not start");
+}
+
+async fn try_start(vendor: SocketAddr) -> Option<Server> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = format!("/dev/shm/chatbox-bench-{}-{port}", std::process::id());
+    let _ = std::fs::remove_dir_all(&data);
+    let child = on_server_core(env!("CARGO_BIN_EXE_chatbox-server"))
+        .env_clear()
+        .envs([
+            ("JWT_SECRET", SECRET.to_owned()),
+            ("SERVER_PORT", port.to_string()),
+            ("CHATBOX_DATA_DIR", data),
+            ("RATE_LIMIT", "1000000".into()),
+            ("MAX_CONNECTIONS", "19500".into()),
+            ("RUST_LOG", "error".into()),
+            ("LLM_PROVIDER_1_ID", "fake".into()),
+            ("LLM_PROVIDER_1_TYPE", "openai".into()),
+            ("LLM_PROVIDER_1_ENDPOINT", format!("http://{vendor}/v1")),
+            ("LLM_PROVIDER_1_API_KEY", "sk-bench".into()),
+            ("LLM_PROVIDER_1_MODEL", "bench".into()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = Server {
+        process: Process { child },
+        addr,
+    };
+    for _ in 0..600 {
+        if let Ok((200, _)) = chatbox_ws::testing::http(addr, "GET", "/chatbox/healthz", &[]).await
+        {
+            return Some(server);
+        }
+        if let Ok(Some(_)) = server.process.child.try_wait() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}

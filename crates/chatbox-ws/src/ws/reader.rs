@@ -1,0 +1,191 @@
+//! The reader: parses the client's frames and hands them to the engine. A malformed frame gets
+//! an `error` frame and the connection stays open; a binary frame closes with 1003, an
+//! oversized one with 1009. A plain `{"type":"ping"}` is answered without parsing, by the
+//! reader itself when the writer is not mid-write.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chatbox_core::protocol::{ClientCommand, ClientFrame, ErrorCode, is_bare_ping};
+use chatbox_session::Inputs;
+use chrono::Utc;
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
+use tokio::io::ReadHalf;
+use tokio::sync::{Mutex, mpsc};
+
+use super::writer::{flush, write};
+use super::{Clocks, Control, Io, Wr};
+use crate::router::Edge;
+
+/// The reading half of a connection.
+pub(super) struct Reader {
+    pub(super) inputs: Inputs,
+    pub(super) ctl: mpsc::Sender<Control>,
+    pub(super) clocks: Arc<Clocks>,
+    pub(super) edge: Edge,
+    pub(super) max_message: usize,
+    /// The socket's write side, for answering pings without a hop to the writer task.
+    pub(super) writer: Arc<Mutex<Wr>>,
+    pub(super) write_limit: Duration,
+}
+
+impl Reader {
+    /// Writes `frame` at once when the writer task is not writing (the common case), else
+    /// hands it to the writer. False when the connection must be dropped.
+    async fn answer(&self, frame: Frame<'_>, queued: impl FnOnce() -> Control) -> bool {
+        if let Ok(mut wr) = self.writer.try_lock() {
+            return write(&mut wr, frame, self.write_limit).await
+                && flush(&mut wr, self.write_limit).await;
+        }
+        self.ctl.send(queued()).await.is_ok()
+    }
+
+    /// The reader's future (not an `async fn`, which would keep the reader twice in its task).
+    #[allow(clippy::manual_async_fn)] // deliberate: see above
+    pub(super) fn run(
+        mut self,
+        rd: WebSocketRead<ReadHalf<Io>>,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        async move { self.read_loop(rd).await }
+    }
+
+    async fn read_loop(&mut self, mut rd: WebSocketRead<ReadHalf<Io>>) {
+        let mut partial: Option<Vec<u8>> = None;
+        let mut no_obligations = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
+        loop {
+            let frame = match rd.read_frame(&mut no_obligations).await {
+                Ok(frame) => frame,
+                Err(WebSocketError::FrameTooLarge) => {
+                    let _ = self
+                        .ctl
+                        .send(Control::Close(1009, "message too large"))
+                        .await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            self.clocks
+                .last_seen_ms
+                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+            match frame.opcode {
+                OpCode::Text if frame.fin && partial.is_none() => {
+                    if is_bare_ping(&frame.payload) {
+                        crate::metrics::message_received();
+                        if !self.pong().await {
+                            return;
+                        }
+                        continue;
+                    }
+                    if !self.handle_text(&frame.payload).await {
+                        return;
+                    }
+                }
+                OpCode::Text | OpCode::Continuation => {
+                    let buf = partial.get_or_insert_with(Vec::new);
+                    buf.extend_from_slice(&frame.payload);
+                    if buf.len() > self.max_message {
+                        let _ = self
+                            .ctl
+                            .send(Control::Close(1009, "message too large"))
+                            .await;
+                        return;
+                    }
+                    if frame.fin {
+                        let whole = partial.take().unwrap_or_default();
+                        if !self.handle_text(&whole).await {
+                            return;
+                        }
+                    }
+                }
+                OpCode::Binary => {
+                    let _ = self
+                        .ctl
+                        .send(Control::Close(1003, "binary frames are not supported"))
+                        .await;
+                    return;
+                }
+                OpCode::Close => {
+                    let _ = self.ctl.send(Control::Close(1000, "")).await;
+                    return;
+                }
+                OpCode::Ping => {
+                    let payload = frame.payload.to_vec();
+                    let pong = Frame::pong(Payload::Borrowed(&payload));
+                    if !self.answer(pong, || Control::Pong(payload.clone())).await {
+                        return;
+                    }
+                }
+                OpCode::Pong => {}
+            }
+        }
+    }
+
+    /// An application `pong`, written by the reader itself when it can. False when the
+    /// connection must be dropped.
+    async fn pong(&self) -> bool {
+        let pong = self.inputs.pong_frame();
+        if let Ok(mut wr) = self.writer.try_lock() {
+            let frame = Frame::text(Payload::Borrowed(pong.as_bytes()));
+            return write(&mut wr, frame, self.write_limit).await
+                && flush(&mut wr, self.write_limit).await;
+        }
+        self.inputs.pong().await;
+        true
+    }
+
+    /// Handles one text message; false when the connection must be dropped.
+    async fn handle_text(&mut self, bytes: &[u8]) -> bool {
+        let frame = match ClientFrame::parse(bytes, Utc::now()) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.inputs.direct_error(e.code(), &e.to_string());
+                return true;
+            }
+        };
+        crate::metrics::message_received();
+        if frame.command == ClientCommand::Ping {
+            return self.pong().await;
+        }
+        if let ClientCommand::Auth { token } = &frame.command {
+            match self.edge.verifier().verify(token) {
+                Ok(v) if v.identity.user_id == self.inputs.identity().user_id => {
+                    self.clocks
+                        .token_expires
+                        .store(v.expires_at.unwrap_or(i64::MAX), Ordering::Relaxed);
+                }
+                _ => self.inputs.direct_error(
+                    ErrorCode::Forbidden,
+                    "The new token is invalid or for another user",
+                ),
+            }
+            return true;
+        }
+        if let Some(id) = frame.session_id.clone()
+            && &id != self.inputs.session_id()
+        {
+            // A session switch (see `Engine::switch`: one of this user's sessions, an unknown id
+            // as their new session, someone else's as a fresh one).
+            let identity = self.inputs.identity().clone();
+            match Box::pin(self.edge.engine().switch(identity, &id)).await {
+                Ok(next) => {
+                    self.inputs = next.inputs();
+                    if self
+                        .ctl
+                        .send(Control::Switch(Box::new(next)))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    self.inputs.direct_error(e.code(), "Session not found");
+                    return true;
+                }
+            }
+        }
+        self.inputs.handle(frame);
+        true
+    }
+}

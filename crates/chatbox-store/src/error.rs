@@ -59,6 +59,9 @@ pub enum Error {
     /// Opening or migrating the SQLite database failed.
     #[error("cannot open or migrate SQLite database")]
     Sqlite(#[source] rusqlite::Error),
+    /// The SQLite store's writer thread could not be started.
+    #[error("cannot start the SQLite writer thread")]
+    WriterThread(#[source] std::io::Error),
     /// The SQLite file was written by a newer version of this crate.
     #[error("SQLite schema version {found} is newer than this build supports ({supported})")]
     SchemaTooNew {

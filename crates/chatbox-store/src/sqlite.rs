@@ -1,20 +1,30 @@
 //! [`SqliteStore`]: the embedded default [`Store`], one SQLite file in the data directory.
 //!
-//! Guarantees: every operation is one SQLite transaction on a single connection run on tokio's
-//! blocking pool, so writes are atomic and serialised (concurrent appends keep each writer's order
-//! and lose nothing). Dropping an operation's future is safe: the transaction either commits whole
-//! or not at all, and nothing partial is ever visible. Message content is encrypted with the
-//! [`Cipher`] before it leaves the async caller, and decrypted after it returns.
+//! Guarantees: writes are atomic and serialised. One writer thread owns the write connection and
+//! runs every write as a job in the order the jobs arrive (through a bounded queue, so callers wait
+//! as async tasks when it is full), so concurrent appends lose nothing and each writer's order is
+//! kept. Jobs queued together commit in one transaction (one fsync), each in its own savepoint: a
+//! job that fails is rolled back alone and gets its error while the others commit; when the commit
+//! itself fails, every job of the batch gets that error. A caller is answered only after the
+//! commit, so a success is durable (with `full_sync`) and seen by every read that starts
+//! afterwards. Reads run on a small pool of read connections on tokio's blocking pool, beside the
+//! writer (WAL), each seeing a committed state; no blocking call runs on an async worker thread.
+//! Dropping an operation's future is safe: its write commits whole or not at all, and nothing
+//! partial is ever visible; a write already queued still runs, so it may commit after its caller
+//! has gone. Message content is encrypted with the [`Cipher`] before it leaves the async caller,
+//! and decrypted after it returns.
 
 mod config;
 mod list;
 mod outbox;
+mod readers;
 mod rows;
 pub mod schema;
+mod writer;
 mod writes;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chatbox_core::concurrency::concurrency;
@@ -24,12 +34,13 @@ use chatbox_core::query::{SessionMetrics, SessionPage, SessionQuery, TimeWindow}
 use chatbox_core::session::TakeoverEvent;
 use chatbox_core::{Message, Session, SessionId, ShareToken, Store, StoreError, UserId};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
+use self::readers::Readers;
 use self::rows::{
-    SESSION_COLUMNS, StoredMessage, int, kind_str, ms, session_from_row, store_error,
-    takeover_from_row,
+    SESSION_COLUMNS, StoredMessage, kind_str, ms, session_from_row, store_error, takeover_from_row,
 };
+use self::writer::Writer;
 use crate::crypto::Cipher;
 use crate::error::Error;
 
@@ -37,10 +48,12 @@ pub use self::config::{
     DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_DATA_DIR, DEFAULT_FILE_NAME, DEFAULT_FULL_SYNC, SqliteConfig,
 };
 
-/// The embedded SQLite [`Store`]. Cheap to clone (shares the connection).
+/// The embedded SQLite [`Store`]. Cheap to clone (clones share the writer thread and the read
+/// connections); the writer thread ends once every clone is dropped.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: Writer,
+    readers: Arc<Readers>,
     cipher: Cipher,
     path: PathBuf,
 }
@@ -55,7 +68,8 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating when missing) the database file, enables WAL and runs the migrations.
+    /// Opens (creating when missing) the database file, enables WAL, runs the migrations, then
+    /// opens the read connections and starts the writer thread.
     pub async fn open(config: SqliteConfig, cipher: Cipher) -> Result<Self, Error> {
         tokio::task::spawn_blocking(move || Self::open_blocking(&config, cipher))
             .await
@@ -71,9 +85,14 @@ impl SqliteStore {
         let mut conn = Connection::open(&path).map_err(Error::Sqlite)?;
         schema::configure(&conn, config.full_sync, config.busy_timeout_ms)?;
         schema::migrate(&mut conn)?;
+        let readers = Arc::new(Readers::open(&path, config.busy_timeout_ms)?);
+        // The thread is not joined: it ends by itself once the last clone is dropped, and
+        // joining in a destructor would block whichever async worker dropped the store.
+        let (writer, _thread) = Writer::spawn(conn).map_err(Error::WriterThread)?;
         tracing::info!(path = %path.display(), "SQLite store open");
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer,
+            readers,
             cipher,
             path,
         })
@@ -85,47 +104,33 @@ impl SqliteStore {
     }
 
     /// Copies the write-ahead log into the database file and truncates the log (for backups,
-    /// and to measure the file's size).
+    /// and to measure the file's size). Runs on the writer thread between two batches.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        self.run(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(store_error)
-        })
-        .await
+        self.writer
+            .solo(|conn| {
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    .map_err(store_error)
+            })
+            .await
     }
 
-    /// Runs `f` on the connection on the blocking pool.
+    /// Runs `f` on an idle read connection on the blocking pool.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(Box::new(e)))?
+        self.readers.run(f).await
     }
 
-    /// Runs `f` in an immediate (write-locking) transaction, committed when it returns `Ok`.
+    /// Runs `f` as a job of the writer thread, in a savepoint committed with its batch when it
+    /// returns `Ok`.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(store_error)?;
-            let out = f(&tx)?;
-            tx.commit().map_err(store_error)?;
-            Ok(out)
-        })
-        .await
+        self.writer.write(f).await
     }
 
     async fn query_sessions(
@@ -169,43 +174,7 @@ fn text(s: &str) -> rusqlite::types::Value {
 impl Store for SqliteStore {
     async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         let s = session.clone();
-        self.write(move |tx| {
-            let r = tx.execute(
-                "INSERT INTO sessions (id, user_id, name, model_id, start_ms, end_ms, \
-                 last_activity_ms, message_count, total_tokens, max_response_ms, \
-                 avg_response_ms, response_count, admin_assisted, assisting_admin_id, \
-                 assisting_admin_name, help_requested, help_requested_at_ms, share_token) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                 ?16, ?17)",
-                params![
-                    s.id.as_str(),
-                    s.user_id.as_str(),
-                    s.name,
-                    s.model_id,
-                    ms(s.start_time),
-                    s.end_time.map(ms),
-                    ms(s.last_activity),
-                    int(s.total_tokens),
-                    int(s.max_response_ms),
-                    int(s.avg_response_ms),
-                    int(s.response_count),
-                    s.admin_assisted,
-                    s.assisting_admin_id.as_ref().map(UserId::as_str),
-                    s.assisting_admin_name,
-                    s.help_requested,
-                    s.help_requested_at.map(ms),
-                    s.share_token.as_ref().map(ShareToken::as_str),
-                ],
-            );
-            match r {
-                Ok(_) => Ok(()),
-                Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
-                    "session id or share token already exists",
-                )),
-                Err(e) => Err(store_error(e)),
-            }
-        })
-        .await
+        self.write(move |tx| writes::insert_session(tx, &s)).await
     }
 
     async fn get_session(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
@@ -254,47 +223,9 @@ impl Store for SqliteStore {
     }
 
     async fn update_session(&self, id: &SessionId, patch: &SessionPatch) -> Result<(), StoreError> {
-        let id = id.as_str().to_owned();
-        let p = patch.clone();
-        self.write(move |tx| {
-            require(tx, &id)?;
-            if let Some(name) = &p.name {
-                tx.execute(
-                    "UPDATE sessions SET name = ?2 WHERE id = ?1",
-                    params![id, name],
-                )
-                .map_err(store_error)?;
-            }
-            if let Some(model) = &p.model_id {
-                tx.execute(
-                    "UPDATE sessions SET model_id = ?2 WHERE id = ?1",
-                    params![id, model],
-                )
-                .map_err(store_error)?;
-            }
-            if let Some(at) = p.help_requested_at {
-                tx.execute(
-                    "UPDATE sessions SET help_requested = 1, \
-                     help_requested_at_ms = COALESCE(help_requested_at_ms, ?2) WHERE id = ?1",
-                    params![id, ms(at)],
-                )
-                .map_err(store_error)?;
-            }
-            if let Some((admin_id, admin_name)) = &p.assisting_admin {
-                tx.execute(
-                    "UPDATE sessions SET admin_assisted = 1, assisting_admin_id = ?2, \
-                     assisting_admin_name = ?3 WHERE id = ?1",
-                    params![id, admin_id.as_str(), admin_name],
-                )
-                .map_err(store_error)?;
-            }
-            if p.reopen {
-                tx.execute("UPDATE sessions SET end_ms = NULL WHERE id = ?1", [&id])
-                    .map_err(store_error)?;
-            }
-            Ok(())
-        })
-        .await
+        let (id, p) = (id.as_str().to_owned(), patch.clone());
+        self.write(move |tx| writes::patch_session(tx, &id, &p))
+            .await
     }
 
     async fn append_reply(
@@ -543,7 +474,8 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// `NotFound` unless the session exists.
 fn require(conn: &Connection, id: &str) -> Result<(), StoreError> {
     let exists: Option<i64> = conn
-        .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |r| r.get(0))
+        .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id], |r| r.get(0)))
         .optional()
         .map_err(store_error)?;
     exists.map(|_| ()).ok_or(StoreError::NotFound)

@@ -42,9 +42,15 @@ pub(crate) fn message_received() {
     metrics::counter!("chatbox_messages_received_total").increment(1);
 }
 
-/// A frame was written to a client.
-pub(crate) fn message_sent() {
-    metrics::counter!("chatbox_messages_sent_total").increment(1);
+/// The counter of frames received, for a connection to hold (a lookup per connection, not per
+/// frame).
+pub(crate) fn messages_received() -> metrics::Counter {
+    metrics::counter!("chatbox_messages_received_total")
+}
+
+/// The counter of frames written, for a connection to hold.
+pub(crate) fn messages_sent() -> metrics::Counter {
+    metrics::counter!("chatbox_messages_sent_total")
 }
 
 /// A connection was refused by a connection limit.

@@ -122,6 +122,8 @@ struct Relay {
     samples: Vec<u128>,
     turns: usize,
     cpu: Duration,
+    /// The part of `cpu` spent in the kernel (on loopback a send also runs the receiver's TCP).
+    system: Duration,
     load_cpu: Duration,
     wall: Duration,
 }
@@ -160,7 +162,7 @@ async fn relay(
     let mut conns = open_many(server, &format!("relay-{tag}-"), streams, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let samples = Arc::new(Mutex::new(Vec::with_capacity(streams * chunks)));
-    let cpu_before = server.process.cpu();
+    let (user_before, system_before) = server.process.cpu_split();
     let load_before = server::own_cpu();
     let started = Instant::now();
     let tasks: Vec<_> = conns
@@ -197,7 +199,9 @@ async fn relay(
         open.push(t.await.unwrap());
     }
     let wall = started.elapsed();
-    let cpu = server.process.cpu().saturating_sub(cpu_before);
+    let (user_after, system_after) = server.process.cpu_split();
+    let system = system_after.saturating_sub(system_before);
+    let cpu = user_after.saturating_sub(user_before) + system;
     let load_cpu = server::own_cpu().saturating_sub(load_before);
     drop(open);
     let mut samples = std::mem::take(&mut *samples.lock().unwrap());
@@ -206,6 +210,7 @@ async fn relay(
         samples,
         turns: streams,
         cpu,
+        system,
         load_cpu,
         wall,
     }
@@ -256,11 +261,15 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
         .max(1) as f64;
     let per_chunk = long.cpu.as_secs_f64() - short.cpu.as_secs_f64();
     let per_chunk = (per_chunk / extra_chunks).max(0.0);
+    let system_per_chunk =
+        ((long.system.as_secs_f64() - short.system.as_secs_f64()) / extra_chunks).max(0.0);
     let per_turn =
         (short.cpu.as_secs_f64() - per_chunk * short.samples.len() as f64) / short.turns as f64;
     println!(
-        "- marginal server CPU per relayed chunk: {:.1} us; per turn (everything but the chunks): {:.2} ms",
+        "- marginal server CPU per relayed chunk: {:.1} us ({:.1} us user, {:.1} us kernel); per turn (everything but the chunks): {:.2} ms",
         per_chunk * 1e6,
+        (per_chunk - system_per_chunk).max(0.0) * 1e6,
+        system_per_chunk * 1e6,
         per_turn * 1e3
     );
 }

@@ -73,6 +73,11 @@ impl Process {
     pub fn cpu(&self) -> Duration {
         cpu_of(&self.child.id().to_string())
     }
+
+    /// User and system CPU time, separately.
+    pub fn cpu_split(&self) -> (Duration, Duration) {
+        cpu_split_of(&self.child.id().to_string())
+    }
 }
 
 /// CPU time the load generator (this process) has used.
@@ -81,18 +86,25 @@ pub fn own_cpu() -> Duration {
 }
 
 fn cpu_of(pid: &str) -> Duration {
-    {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the command name (which may contain spaces) in parentheses.
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `)`.
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
-            .sum();
-        Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
-    }
+    let (user, system) = cpu_split_of(pid);
+    user + system
+}
+
+/// User and system CPU time of process `pid` (`self` for this one).
+pub fn cpu_split_of(pid: &str) -> (Duration, Duration) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after `)`.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let secs = |t: u64| Duration::from_secs_f64(t as f64 / clock_ticks() as f64);
+    (secs(ticks(11)), secs(ticks(12)))
 }
 
 fn clock_ticks() -> u64 {

@@ -96,8 +96,16 @@ async fn reconnect(addr: std::net::SocketAddr, sid: &str, token: &str) -> Ws {
 
 #[tokio::test]
 async fn a_scripted_conversation_moves_every_registered_metric() {
-    let registered = registered_metrics();
+    let mut registered = registered_metrics();
     assert!(registered.len() >= 20, "{registered:?}");
+    // The embedded store's own metrics move on a server that uses it (checked at the end).
+    let embedded: BTreeMap<String, String> = registered
+        .iter()
+        .filter(|(name, _)| name.starts_with(SQLITE_PREFIX))
+        .map(|(n, k)| (n.clone(), k.clone()))
+        .collect();
+    registered.retain(|name, _| !name.starts_with(SQLITE_PREFIX));
+    assert!(!embedded.is_empty(), "{registered:?}");
 
     let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_addr = hook.local_addr().unwrap();
@@ -321,4 +329,43 @@ async fn a_scripted_conversation_moves_every_registered_metric() {
         !scrape.contains(&sid) && !scrape.contains("u1"),
         "no ids in labels (unbounded cardinality)"
     );
+    drop(server);
+    embedded_store_metrics_move(&embedded).await;
+}
+
+/// Metrics only the embedded store has.
+const SQLITE_PREFIX: &str = "chatbox_store_sqlite_";
+
+/// One turn on a server with the embedded store moves each of `names`.
+async fn embedded_store_metrics_move(names: &BTreeMap<String, String>) {
+    let fake = FakeVendor::start(ProviderKind::Openai).await.unwrap();
+    fake.push(Reply::text(["o", "k"]).usage(1, 1));
+    let backend = Backend::sqlite("metrics-embedded");
+    let env = env_for(&backend, &fake.base_url());
+    let cwd = std::env::temp_dir().join(format!(
+        "chatbox-it-cwd-{}-metrics-embedded",
+        std::process::id()
+    ));
+    let server = start(&env, &[], &cwd).await;
+    let t = testing::token(SECRET, "u2", &[]);
+    let mut ws = testing::connect(server.addr, "/chatbox/ws", &t)
+        .await
+        .unwrap();
+    testing::json(&mut ws).await.unwrap();
+    testing::send(&mut ws, &json!({"type": "user_message", "content": "hi"}))
+        .await
+        .unwrap();
+    let frames = testing::until_done(&mut ws).await.unwrap();
+    assert_eq!(testing::reply_text(&frames), "ok");
+    let (code, scrape) = testing::http(server.addr, "GET", "/chatbox/metrics/prometheus", &[])
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    for (name, kind) in names {
+        let moved = sample_total(&scrape, name, kind);
+        assert!(
+            moved.is_some_and(|v| v > 0.0),
+            "{name}: {moved:?}\n{scrape}"
+        );
+    }
 }

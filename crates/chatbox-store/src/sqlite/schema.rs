@@ -1,4 +1,5 @@
-//! The SQLite schema, as migrations versioned in code, and the connection settings.
+//! The SQLite schema, as migrations versioned in code, and the settings of the write and read
+//! connections.
 //!
 //! Guarantees: migrations run in order, each in its own transaction together with the bump of
 //! `PRAGMA user_version`, so a crash leaves the file at a whole version; a file from a newer build
@@ -93,6 +94,14 @@ pub(crate) fn configure(
         "PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"
     ))
     .map_err(Error::Sqlite)
+}
+
+/// Applies a read connection's settings: the busy timeout, and no writing at all.
+pub(crate) fn configure_reader(conn: &Connection, busy_timeout_ms: u64) -> Result<(), Error> {
+    conn.busy_timeout(std::time::Duration::from_millis(busy_timeout_ms))
+        .map_err(Error::Sqlite)?;
+    conn.execute_batch("PRAGMA query_only = ON;")
+        .map_err(Error::Sqlite)
 }
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; returns the version found before.

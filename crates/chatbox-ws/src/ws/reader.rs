@@ -51,6 +51,7 @@ impl Reader {
     }
 
     async fn read_loop(&mut self, mut rd: WebSocketRead<ReadHalf<Io>>) {
+        let received = crate::metrics::messages_received();
         let mut partial: Option<Vec<u8>> = None;
         let mut no_obligations = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
         loop {
@@ -71,7 +72,7 @@ impl Reader {
             match frame.opcode {
                 OpCode::Text if frame.fin && partial.is_none() => {
                     if is_bare_ping(&frame.payload) {
-                        crate::metrics::message_received();
+                        received.increment(1);
                         if !self.pong().await {
                             return;
                         }

@@ -88,6 +88,7 @@ pub(super) async fn write_loop(
     clocks: &Clocks,
     timing: Timing,
 ) {
+    let sent = crate::metrics::messages_sent();
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + timing.ping, timing.ping);
     loop {
@@ -118,7 +119,7 @@ pub(super) async fn write_loop(
             }
             // The reader stopped (the peer closed or vanished).
             Wake::Control(None) => return,
-            Wake::Out(out) => out_frame(wr, out, timing.write).await,
+            Wake::Out(out) => out_frame(wr, out, &sent, timing.write).await,
             Wake::Heartbeat => heartbeat_step(wr, clocks, timing).await,
         };
         let mut ok = written;
@@ -129,7 +130,7 @@ pub(super) async fn write_loop(
                 break;
             };
             gathered += 1;
-            (ok, step) = out_frame(wr, out, timing.write).await;
+            (ok, step) = out_frame(wr, out, &sent, timing.write).await;
         }
         if !(ok && flush(wr, timing.write).await) || step == Step::Stop {
             return;
@@ -138,12 +139,17 @@ pub(super) async fn write_loop(
 }
 
 /// Writes one of the engine's frames, or its close.
-async fn out_frame(wr: &mut Wr, out: Outbound, limit: Duration) -> (bool, Step) {
+async fn out_frame(
+    wr: &mut Wr,
+    out: Outbound,
+    sent: &metrics::Counter,
+    limit: Duration,
+) -> (bool, Step) {
     match out {
         Outbound::Frame(frame) => {
             let ok = write(wr, Frame::text(Payload::Borrowed(frame.as_bytes())), limit).await;
             if ok {
-                crate::metrics::message_sent();
+                sent.increment(1);
             }
             (ok, Step::Continue)
         }

@@ -14,7 +14,8 @@
 //!
 //! Run with `cargo xtask bench` (or `cargo bench -p chatbox-server --bench load`). It prints a
 //! report; it asserts nothing about time. `BENCH_IDLE=1000,10000,18000` sets the idle counts,
-//! `BENCH_ONLY=idle,relay,ping,turns` picks sections.
+//! `BENCH_ONLY=idle,relay,ping,turns` picks sections, `BENCH_SERVER_BIN=path` measures another
+//! build of the server (e.g. the one before a change) under the same load.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -120,6 +121,9 @@ fn percentile(sorted: &[u128], p: f64) -> f64 {
 /// One relay phase: every stream sends one message and reads its reply to the done frame.
 struct Relay {
     samples: Vec<u128>,
+    /// The latencies of chunks written after the first 2 s and before the last 2 s of the phase,
+    /// when every stream is mid-reply (no turn starting or ending).
+    steady: Vec<u128>,
     turns: usize,
     cpu: Duration,
     /// The part of `cpu` spent in the kernel (on loopback a send also runs the receiver's TCP).
@@ -130,7 +134,7 @@ struct Relay {
 
 /// The stamps of a frame as the client reads it, without building a JSON tree (the load client
 /// shares a core with the fake vendor, so it is kept cheap): `None` at the done frame.
-fn chunk_stamps(payload: &[u8], received: u128, into: &mut Vec<u128>) -> Option<()> {
+fn chunk_stamps(payload: &[u8], received: u128, into: &mut Vec<(u128, u128)>) -> Option<()> {
     let text = std::str::from_utf8(payload).unwrap();
     assert!(
         !text.starts_with("{\"type\":\"error\""),
@@ -145,7 +149,9 @@ fn chunk_stamps(payload: &[u8], received: u128, into: &mut Vec<u128>) -> Option<
     if let Some(rest) = text.split_once("\"content\":\"").map(|(_, r)| r)
         && let Some((content, _)) = rest.split_once('"')
     {
-        vendor::stamps(content, received, into);
+        let mut latencies = Vec::new();
+        vendor::stamps(content, received, &mut latencies);
+        into.extend(latencies.into_iter().map(|l| (received - l, l)));
     }
     Some(())
 }
@@ -165,6 +171,7 @@ async fn relay(
     let (user_before, system_before) = server.process.cpu_split();
     let load_before = server::own_cpu();
     let started = Instant::now();
+    let started_ns = now_ns();
     let tasks: Vec<_> = conns
         .drain(..)
         .enumerate()
@@ -204,10 +211,20 @@ async fn relay(
     let cpu = user_after.saturating_sub(user_before) + system;
     let load_cpu = server::own_cpu().saturating_sub(load_before);
     drop(open);
-    let mut samples = std::mem::take(&mut *samples.lock().unwrap());
+    let pairs = std::mem::take(&mut *samples.lock().unwrap());
+    let ended_ns = started_ns + wall.as_nanos();
+    let margin = 2_000_000_000u128;
+    let mut steady: Vec<u128> = pairs
+        .iter()
+        .filter(|(sent, _)| *sent > started_ns + margin && *sent + margin < ended_ns)
+        .map(|(_, l)| *l)
+        .collect();
+    steady.sort_unstable();
+    let mut samples: Vec<u128> = pairs.into_iter().map(|(_, l)| l).collect();
     samples.sort_unstable();
     Relay {
         samples,
+        steady,
         turns: streams,
         cpu,
         system,
@@ -240,6 +257,12 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
     let long = relay(server, "long", 1000, 400, spread).await;
     let (direct, direct_wall) = vendor::direct(vendor, 1000, 400, spread).await;
     added_latency(1000, &long, &direct, direct_wall);
+    println!(
+        "- 1000 streams through chatbox-server, steady state only (chunks written 2 s after the first send and 2 s before the last read: every stream mid-reply): {} chunks, p50 {:.3} ms, p99 {:.3} ms",
+        long.steady.len(),
+        percentile(&long.steady, 0.5),
+        percentile(&long.steady, 0.99)
+    );
 
     println!("\n## Relay: server CPU per chunk and per turn (1,000 concurrent streams)");
     for (label, r) in [("40-chunk turns", &short), ("400-chunk turns", &long)] {

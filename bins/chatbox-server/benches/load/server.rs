@@ -12,13 +12,17 @@ pub const SERVER_CORE: &str = "1";
 /// The core of the load generator.
 pub const LOAD_CORE: &str = "0";
 
-/// True when the server and the load each get a core of their own.
+/// True when the server and the load each get a core of their own. Decided once, before the
+/// load generator pins itself (after which `available_parallelism` reports one core).
 pub fn pinning() -> bool {
-    std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
-        && Command::new("taskset")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success())
+    static PINNING: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNING.get_or_init(|| {
+        std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
+            && Command::new("taskset")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success())
+    })
 }
 
 /// Pins the calling thread, and every thread it starts afterwards, to the load core.
@@ -142,7 +146,10 @@ async fn try_start(vendor: SocketAddr) -> Option<Server> {
         .port();
     let data = format!("/dev/shm/chatbox-bench-{}-{port}", std::process::id());
     let _ = std::fs::remove_dir_all(&data);
-    let child = on_server_core(env!("CARGO_BIN_EXE_chatbox-server"))
+    // `BENCH_SERVER_BIN` runs another build (say, main's before a change) under the same load.
+    let bin = std::env::var("BENCH_SERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_chatbox-server").to_owned());
+    let child = on_server_core(&bin)
         .env_clear()
         .envs([
             ("JWT_SECRET", SECRET.to_owned()),

@@ -30,13 +30,15 @@ pub(crate) enum Command {
     /// The assisting admin releases the session (REST).
     Release(Box<Release>),
     /// The first round of a help request's deliveries is over.
-    HelpOutcome(Vec<chatbox_core::outbox::Delivery>),
-    /// Voice note transcription `id` ended.
-    Transcribed {
-        id: u64,
-        result: Result<String, Unheard>,
-    },
+    #[allow(clippy::box_collection)] // deliberate: one word in every mailbox slot
+    HelpOutcome(Box<Vec<chatbox_core::outbox::Delivery>>),
+    /// Voice note transcription `id` ended (boxed: the enum's size is paid by every slot of
+    /// every session's mailbox).
+    Transcribed(Box<(u64, Result<String, Unheard>)>),
 }
+
+// Every session's mailbox allocates a block of slots up front: keep a command two words.
+const _: () = assert!(std::mem::size_of::<Command>() <= 16);
 
 /// A takeover request and where to send its outcome.
 #[derive(Debug)]

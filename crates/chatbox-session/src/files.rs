@@ -449,7 +449,9 @@ impl Transcription {
                 Err(Unheard::Failed(LlmError::Timeout { phase: TimeoutPhase::Total }))
             }),
         };
-        let _ = mailbox.send(Command::Transcribed { id, result }).await;
+        let _ = mailbox
+            .send(Command::Transcribed(Box::new((id, result))))
+            .await;
     }
 }
 

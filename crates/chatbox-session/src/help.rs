@@ -182,7 +182,7 @@ impl SessionTask {
         let mailbox = self.mailbox.clone();
         self.shared.tracker.spawn(async move {
             let outcome = deliver(&shared, &request, QUICK_ATTEMPTS).await;
-            let _ = mailbox.send(Command::HelpOutcome(outcome)).await;
+            let _ = mailbox.send(Command::HelpOutcome(Box::new(outcome))).await;
         });
     }
 

@@ -284,7 +284,8 @@ impl SessionTask {
                 let _ = r.done.send(result);
             }
             Command::HelpOutcome(deliveries) => self.help_outcome(&deliveries),
-            Command::Transcribed { id, result } => {
+            Command::Transcribed(done) => {
+                let (id, result) = *done;
                 self.transcribed(id, result).await;
                 Box::pin(self.release_held()).await;
             }

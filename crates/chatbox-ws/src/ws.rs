@@ -172,10 +172,35 @@ pub async fn upgrade(
 /// A message from the reader to the writer.
 #[derive(Debug)]
 enum Control {
-    Pong(Vec<u8>),
-    Close(u16, &'static str),
+    #[allow(clippy::box_collection)] // deliberate: one word in every connection's queue slot
+    Pong(Box<Vec<u8>>),
+    Close(ClientClose),
     /// The client moved to another of its sessions: write from this connection from now on.
     Switch(Box<Connection>),
+}
+
+// Every connection's control queue allocates a block of slots up front: keep this small.
+const _: () = assert!(std::mem::size_of::<Control>() <= 16);
+
+/// Why the reader ends the connection.
+#[derive(Debug, Clone, Copy)]
+enum ClientClose {
+    /// The client closed.
+    Normal,
+    /// A message over the size limit (1009).
+    TooLarge,
+    /// A binary frame (1003).
+    Binary,
+}
+
+impl ClientClose {
+    fn frame(self) -> (u16, &'static str) {
+        match self {
+            Self::Normal => (1000, ""),
+            Self::TooLarge => (1009, "message too large"),
+            Self::Binary => (1003, "binary frames are not supported"),
+        }
+    }
 }
 
 /// Shared clocks of a connection (milliseconds / seconds since the Unix epoch).

@@ -15,7 +15,7 @@ use tokio::io::ReadHalf;
 use tokio::sync::{Mutex, mpsc};
 
 use super::writer::{flush, write};
-use super::{Clocks, Control, Io, Wr};
+use super::{ClientClose, Clocks, Control, Io, Wr};
 use crate::router::Edge;
 
 /// The reading half of a connection.
@@ -58,10 +58,7 @@ impl Reader {
             let frame = match rd.read_frame(&mut no_obligations).await {
                 Ok(frame) => frame,
                 Err(WebSocketError::FrameTooLarge) => {
-                    let _ = self
-                        .ctl
-                        .send(Control::Close(1009, "message too large"))
-                        .await;
+                    let _ = self.ctl.send(Control::Close(ClientClose::TooLarge)).await;
                     return;
                 }
                 Err(_) => return,
@@ -86,10 +83,7 @@ impl Reader {
                     let buf = partial.get_or_insert_with(Vec::new);
                     buf.extend_from_slice(&frame.payload);
                     if buf.len() > self.max_message {
-                        let _ = self
-                            .ctl
-                            .send(Control::Close(1009, "message too large"))
-                            .await;
+                        let _ = self.ctl.send(Control::Close(ClientClose::TooLarge)).await;
                         return;
                     }
                     if frame.fin {
@@ -100,20 +94,20 @@ impl Reader {
                     }
                 }
                 OpCode::Binary => {
-                    let _ = self
-                        .ctl
-                        .send(Control::Close(1003, "binary frames are not supported"))
-                        .await;
+                    let _ = self.ctl.send(Control::Close(ClientClose::Binary)).await;
                     return;
                 }
                 OpCode::Close => {
-                    let _ = self.ctl.send(Control::Close(1000, "")).await;
+                    let _ = self.ctl.send(Control::Close(ClientClose::Normal)).await;
                     return;
                 }
                 OpCode::Ping => {
                     let payload = frame.payload.to_vec();
                     let pong = Frame::pong(Payload::Borrowed(&payload));
-                    if !self.answer(pong, || Control::Pong(payload.clone())).await {
+                    if !self
+                        .answer(pong, || Control::Pong(Box::new(payload.clone())))
+                        .await
+                    {
                         return;
                     }
                 }

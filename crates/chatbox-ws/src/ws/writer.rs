@@ -105,11 +105,14 @@ pub(super) async fn write_loop(
         let wr = &mut *wr;
         let (written, mut step) = match wake {
             Wake::Control(Some(Control::Pong(payload))) => (
-                write(wr, Frame::pong(Payload::Owned(payload)), timing.write).await,
+                write(wr, Frame::pong(Payload::Owned(*payload)), timing.write).await,
                 Step::Continue,
             ),
-            Wake::Control(Some(Control::Close(code, reason))) => (
-                write(wr, Frame::close(code, reason.as_bytes()), timing.write).await,
+            Wake::Control(Some(Control::Close(why))) => (
+                {
+                    let (code, reason) = why.frame();
+                    write(wr, Frame::close(code, reason.as_bytes()), timing.write).await
+                },
                 Step::Stop,
             ),
             Wake::Control(Some(Control::Switch(next))) => {

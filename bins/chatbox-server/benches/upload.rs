@@ -9,8 +9,10 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+#[path = "support/server.rs"]
+mod server;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,86 +20,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 const SECRET: &str = "k7Qx9vLm2PzR8tWb4NcY6hJd3FgS5aEu1ZoPq";
 const SIZE: usize = 100_000_000;
-
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn status_kb(&self, field: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-
-    /// utime + stime in clock ticks (100 per second here).
-    fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .collect();
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-    }
-}
-
-async fn start(extra: &[(&str, String)]) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let data = format!(
-        "/dev/shm/chatbox-upload-bench-{}-{port}",
-        std::process::id()
-    );
-    let _ = std::fs::remove_dir_all(&data);
-    let child = Command::new(env!("CARGO_BIN_EXE_chatbox-server"))
-        .env_clear()
-        .envs([
-            ("JWT_SECRET", SECRET.to_owned()),
-            ("SERVER_PORT", port.to_string()),
-            ("CHATBOX_DATA_DIR", data),
-            ("RUST_LOG", "error".into()),
-            ("LLM_PROVIDER_1_ID", "fake".into()),
-            ("LLM_PROVIDER_1_TYPE", "openai".into()),
-            ("LLM_PROVIDER_1_ENDPOINT", "http://127.0.0.1:9/v1".into()),
-            ("LLM_PROVIDER_1_API_KEY", "sk-bench".into()),
-            ("LLM_PROVIDER_1_MODEL", "bench".into()),
-        ])
-        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Owned at once, so the process is killed and reaped on every path (Drop).
-    let server = Server {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    };
-    for _ in 0..600 {
-        if let Ok((200, _)) =
-            chatbox_ws::testing::http(server.addr, "GET", "/chatbox/healthz", &[]).await
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
-}
 
 /// Sends a `size`-byte text file; returns the status code.
 async fn upload(addr: SocketAddr, token: &str, size: usize) -> u16 {
@@ -139,19 +61,24 @@ fn token() -> String {
 }
 
 async fn measure(name: &str, extra: &[(&str, String)], base: Duration) {
-    let server = start(extra).await;
+    let mut settings = vec![(
+        "LLM_PROVIDER_1_ENDPOINT",
+        "http://127.0.0.1:9/v1".to_owned(),
+    )];
+    settings.extend(extra.iter().cloned());
+    let server = server::start(false, &settings).await;
     assert_eq!(
         upload(server.addr, &token(), 1024).await,
         200,
         "warm-up upload"
     );
-    let idle_kb = server.status_kb("VmRSS");
-    let ticks = server.cpu_ticks();
+    let idle_kb = server.process.rss_kb();
+    let cpu = server.process.cpu();
     let started = Instant::now();
     let status = upload(server.addr, &token(), SIZE).await;
     let took = started.elapsed();
-    let cpu_ms = (server.cpu_ticks() - ticks) * 10;
-    let peak_kb = server.status_kb("VmHWM");
+    let cpu_ms = server.process.cpu().saturating_sub(cpu).as_secs_f64() * 1e3;
+    let peak_kb = server.process.peak_rss_kb();
     let mb = SIZE as f64 / 1e6;
     println!(
         "{name:>6}: status {status}, {:.0} MB/s ({:.2} s; baseline socket {:.0} MB/s, ratio {:.2}), server CPU {:.1} ms/MB, peak RSS +{:.1} MB over idle {:.1} MB",
@@ -159,7 +86,7 @@ async fn measure(name: &str, extra: &[(&str, String)], base: Duration) {
         took.as_secs_f64(),
         mb / base.as_secs_f64(),
         base.as_secs_f64() / took.as_secs_f64(),
-        cpu_ms as f64 / mb,
+        cpu_ms / mb,
         (peak_kb.saturating_sub(idle_kb)) as f64 / 1024.0,
         idle_kb as f64 / 1024.0,
     );

@@ -205,11 +205,7 @@ impl Connection {
 
     /// The next frame to write, or the reason to close. Cancel-safe.
     pub async fn recv(&mut self) -> Outbound {
-        if let Some(frame) = self.backlog.pop_front() {
-            if self.backlog.is_empty() {
-                // A long replay's buffer is not kept for the connection's lifetime.
-                self.backlog = VecDeque::new();
-            }
+        if let Some(frame) = self.next_backlog() {
             return Outbound::Frame(frame);
         }
         tokio::select! {
@@ -222,12 +218,19 @@ impl Connection {
         }
     }
 
+    /// The next frame of the backlog (status and replay), which precedes every live frame.
+    fn next_backlog(&mut self) -> Option<Arc<str>> {
+        let frame = self.backlog.pop_front()?;
+        if self.backlog.is_empty() {
+            // A long replay's buffer is not kept for the connection's lifetime.
+            self.backlog = VecDeque::new();
+        }
+        Some(frame)
+    }
+
     /// The next frame to write if one is ready now (a writer gathering a burst into one write).
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        if let Some(frame) = self.backlog.pop_front() {
-            if self.backlog.is_empty() {
-                self.backlog = VecDeque::new();
-            }
+        if let Some(frame) = self.next_backlog() {
             return Some(Outbound::Frame(frame));
         }
         if let Ok(frame) = self.direct_rx.try_recv() {
@@ -307,14 +310,14 @@ impl Inputs {
         let _ = self.direct.try_send(Arc::from(env.encode()));
     }
 
-    /// Answers an application `ping` with a `pong` on this connection only. Pings need no session
-    /// state, so they skip the session task; awaiting a full queue pushes back on the reader
-    /// rather than dropping the answer.
-    pub async fn pong(&self) {
-        let _ = self.direct.send(Arc::from(self.pong_frame())).await;
+    /// Queues `pong` (from [`Inputs::pong_frame`]) for this connection only, when the edge
+    /// cannot write it itself. Pings need no session state, so they skip the session task;
+    /// awaiting a full queue pushes back on the reader rather than dropping the answer.
+    pub async fn queue_pong(&self, pong: String) {
+        let _ = self.direct.send(Arc::from(pong)).await;
     }
 
-    /// The `pong` answering an application `ping` now, for an edge that writes it itself.
+    /// The `pong` answering an application `ping` now.
     pub fn pong_frame(&self) -> String {
         self.pong.at(Utc::now())
     }

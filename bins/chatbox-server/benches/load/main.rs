@@ -20,6 +20,7 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 mod ping;
+#[path = "../support/server.rs"]
 mod server;
 mod turns;
 mod vendor;
@@ -132,8 +133,8 @@ struct Relay {
     wall: Duration,
 }
 
-/// The stamps of a frame as the client reads it, without building a JSON tree (the load client
-/// shares a core with the fake vendor, so it is kept cheap): `None` at the done frame.
+/// The (sent, latency) stamps of a frame as the client reads it, without building a JSON tree:
+/// `None` at the done frame.
 fn chunk_stamps(payload: &[u8], received: u128, into: &mut Vec<(u128, u128)>) -> Option<()> {
     let text = std::str::from_utf8(payload).unwrap();
     assert!(
@@ -146,9 +147,7 @@ fn chunk_stamps(payload: &[u8], received: u128, into: &mut Vec<(u128, u128)>) ->
     if text.contains("\"done\":\"true\"") {
         return None;
     }
-    if let Some(rest) = text.split_once("\"content\":\"").map(|(_, r)| r)
-        && let Some((content, _)) = rest.split_once('"')
-    {
+    if let Some(content) = vendor::content_of(text) {
         let mut latencies = Vec::new();
         vendor::stamps(content, received, &mut latencies);
         into.extend(latencies.into_iter().map(|l| (received - l, l)));
@@ -348,6 +347,15 @@ async fn turns_section() {
     );
 }
 
+/// The load benchmark's server: the fake vendor as its provider, limits out of the way.
+fn server_settings(vendor: SocketAddr) -> [(&'static str, String); 3] {
+    [
+        ("LLM_PROVIDER_1_ENDPOINT", format!("http://{vendor}/v1")),
+        ("RATE_LIMIT", "1000000".into()),
+        ("MAX_CONNECTIONS", "19500".into()),
+    ]
+}
+
 fn main() {
     if std::env::var_os(ping::ECHO_ENV).is_some() {
         return ping::echo_main();
@@ -382,12 +390,12 @@ async fn run(cores: usize, pinned: bool) {
     );
     let vendor = vendor::start().await;
     if sections.contains("idle") {
-        let server = server::start(vendor).await;
+        let server = server::start(true, &server_settings(vendor)).await;
         idle_connections(&server, &counts).await;
     }
     if sections.contains("relay") || sections.contains("ping") {
         // A fresh server for the streaming figures, without the idle sessions above.
-        let server = server::start(vendor).await;
+        let server = server::start(true, &server_settings(vendor)).await;
         if sections.contains("relay") {
             relay_section(&server, vendor).await;
         }

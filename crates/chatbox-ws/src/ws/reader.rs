@@ -34,11 +34,19 @@ impl Reader {
     /// Writes `frame` at once when the writer task is not writing (the common case), else
     /// hands it to the writer. False when the connection must be dropped.
     async fn answer(&self, frame: Frame<'_>, queued: impl FnOnce() -> Control) -> bool {
-        if let Ok(mut wr) = self.writer.try_lock() {
-            return write(&mut wr, frame, self.write_limit).await
-                && flush(&mut wr, self.write_limit).await;
+        match self.write_now(frame).await {
+            Some(ok) => ok,
+            None => self.ctl.send(queued()).await.is_ok(),
         }
-        self.ctl.send(queued()).await.is_ok()
+    }
+
+    /// Writes `frame` at once unless the writer task is mid-write (`None` then); `Some(false)`
+    /// when the connection must be dropped.
+    async fn write_now(&self, frame: Frame<'_>) -> Option<bool> {
+        let mut wr = self.writer.try_lock().ok()?;
+        Some(
+            write(&mut wr, frame, self.write_limit).await && flush(&mut wr, self.write_limit).await,
+        )
     }
 
     /// The reader's future (not an `async fn`, which would keep the reader twice in its task).
@@ -120,12 +128,13 @@ impl Reader {
     /// connection must be dropped.
     async fn pong(&self) -> bool {
         let pong = self.inputs.pong_frame();
-        if let Ok(mut wr) = self.writer.try_lock() {
-            let frame = Frame::text(Payload::Borrowed(pong.as_bytes()));
-            return write(&mut wr, frame, self.write_limit).await
-                && flush(&mut wr, self.write_limit).await;
+        if let Some(ok) = self
+            .write_now(Frame::text(Payload::Borrowed(pong.as_bytes())))
+            .await
+        {
+            return ok;
         }
-        self.inputs.pong().await;
+        self.inputs.queue_pong(pong).await;
         true
     }
 

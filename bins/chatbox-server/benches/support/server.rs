@@ -1,5 +1,8 @@
-//! The server under test as its own process, pinned to its own core when the machine has two,
-//! and what `/proc` says about it (CPU time, resident memory).
+//! The server under test as its own process (optionally pinned to its own core when the machine
+//! has two), and what `/proc` says about it (CPU time, resident memory). Shared by the load and
+//! upload benchmarks (`#[path]`); each uses what it needs.
+
+#![allow(dead_code)] // each benchmark binary uses part of this module
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -73,6 +76,11 @@ impl Process {
         self.stat_field("status", "VmRSS:")
     }
 
+    /// Peak resident memory (kB).
+    pub fn peak_rss_kb(&self) -> u64 {
+        self.stat_field("status", "VmHWM:")
+    }
+
     /// CPU time the process has used (user + system, all threads).
     pub fn cpu(&self) -> Duration {
         cpu_of(&self.child.id().to_string())
@@ -127,18 +135,20 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
-pub async fn start(vendor: SocketAddr) -> Server {
+/// Starts the release server with `extra` settings (its provider endpoint among them) on top
+/// of the benchmarks' common ones; on the server core when `pinned`.
+pub async fn start(pinned: bool, extra: &[(&str, String)]) -> Server {
     // A port picked by the OS can collide with a client socket's source port after thousands of
     // connections; try a few.
     for _ in 0..5 {
-        if let Some(server) = try_start(vendor).await {
+        if let Some(server) = try_start(pinned, extra).await {
             return server;
         }
     }
     panic!("server did not start");
 }
 
-async fn try_start(vendor: SocketAddr) -> Option<Server> {
+async fn try_start(pinned: bool, extra: &[(&str, String)]) -> Option<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -149,21 +159,24 @@ async fn try_start(vendor: SocketAddr) -> Option<Server> {
     // `BENCH_SERVER_BIN` runs another build (say, main's before a change) under the same load.
     let bin = std::env::var("BENCH_SERVER_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_chatbox-server").to_owned());
-    let child = on_server_core(&bin)
+    let mut command = if pinned {
+        on_server_core(&bin)
+    } else {
+        Command::new(&bin)
+    };
+    let child = command
         .env_clear()
         .envs([
             ("JWT_SECRET", SECRET.to_owned()),
             ("SERVER_PORT", port.to_string()),
             ("CHATBOX_DATA_DIR", data),
-            ("RATE_LIMIT", "1000000".into()),
-            ("MAX_CONNECTIONS", "19500".into()),
             ("RUST_LOG", "error".into()),
             ("LLM_PROVIDER_1_ID", "fake".into()),
             ("LLM_PROVIDER_1_TYPE", "openai".into()),
-            ("LLM_PROVIDER_1_ENDPOINT", format!("http://{vendor}/v1")),
             ("LLM_PROVIDER_1_API_KEY", "sk-bench".into()),
             ("LLM_PROVIDER_1_MODEL", "bench".into()),
         ])
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

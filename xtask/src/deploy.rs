@@ -8,7 +8,8 @@
 //!    with `kubernetes-validate --strict` against the oldest and the newest supported Kubernetes;
 //! 4. hadolint lints the Dockerfile;
 //! 5. the rules of `invariants.rs` hold (one HPA, AND-ed NetworkPolicy peers, a grace period
-//!    longer than the shutdown, pinned images, no stickiness, real probe paths and env keys, ...);
+//!    longer than the shutdown, pinned images, no stickiness, real probe paths and env keys, a
+//!    quorum-keeping NATS StatefulSet that `NATS_URL` leads to, ...);
 //! 6. the probe, scrape and ingress paths are requested from the real server binary;
 //! 7. the server accepts each shipped configuration (ConfigMap + Secret, the compose file's).
 //!

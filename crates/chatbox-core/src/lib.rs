@@ -26,6 +26,7 @@ pub mod upload;
 pub use identity::{Identity, Role};
 pub use ids::{FileId, IdError, SessionId, ShareToken, UserId};
 pub use ports::blob::{BlobError, BlobMeta, BlobStore, ByteRange};
+pub use ports::broker::{Broker, BrokerError};
 pub use ports::llm::{LlmError, LlmProvider};
 pub use ports::notify::{Notifier, NotifyError};
 pub use ports::store::{Store, StoreError};

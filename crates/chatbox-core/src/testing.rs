@@ -1,5 +1,5 @@
-//! Test implementations of the ports (feature `test-support`), and the Store and BlobStore
-//! conformance suites.
+//! Test implementations of the ports (feature `test-support`), and the Store, BlobStore and
+//! Broker conformance suites.
 //!
 //! These are real implementations with the same semantics as the production backends, not
 //! stubs: the conformance suite in [`store_conformance`] runs against [`MemoryStore`] here and
@@ -8,8 +8,10 @@
 //! drift.
 
 pub mod blob_conformance;
+pub mod broker_conformance;
 mod faulty_store;
 mod memory_blob;
+mod memory_broker;
 mod memory_store;
 mod recording_notifier;
 mod scripted_llm;
@@ -17,6 +19,7 @@ pub mod store_conformance;
 
 pub use faulty_store::{Fault, FaultyStore, StoreOp};
 pub use memory_blob::MemoryBlobStore;
+pub use memory_broker::MemoryBroker;
 pub use memory_store::MemoryStore;
 pub use recording_notifier::RecordingNotifier;
 pub use scripted_llm::{Script, ScriptedLlm};

@@ -35,6 +35,8 @@ pub(crate) enum Command {
     /// Voice note transcription `id` ended (boxed: the enum's size is paid by every slot of
     /// every session's mailbox).
     Transcribed(Box<(u64, Result<String, Unheard>)>),
+    /// Mail about this session from another replica (`cluster`).
+    Remote(Box<crate::cluster::wire::Mail>),
 }
 
 // Every session's mailbox allocates a block of slots up front: keep a command two words.
@@ -61,8 +63,6 @@ pub(crate) struct Attach {
     /// Who connects, and as what (an `Admin` takes the session over on attach).
     pub(crate) identity: Identity,
     pub(crate) participant: Participant,
-    /// The session's owner (for `connection_status`).
-    pub(crate) user: UserId,
     pub(crate) last_seq: Option<u64>,
     pub(crate) done: oneshot::Sender<Attached>,
 }

@@ -27,7 +27,7 @@ pub(crate) fn next_conn_id() -> ConnId {
 }
 
 /// What a connection is to its session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Participant {
     /// The session's owner (one of possibly several devices).
     Owner,

@@ -166,14 +166,29 @@ async fn record(shared: &Shared, request: &HelpRequest, mut delivery: Delivery) 
 
 /// Retries pending deliveries every `every`, starting at once, until shutdown.
 pub(crate) async fn sweep(shared: Arc<Shared>, every: Duration) {
+    let mut sweeper = crate::cluster::Sweeper::default();
     loop {
+        if !sweeper.is_mine(&shared).await {
+            // Another replica sweeps: one sender per request across the deployment.
+            tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+            continue;
+        }
         let pending = bounded(
             shared.store_timeout(),
             shared.store.pending_help_requests(SWEEP_BATCH),
         )
         .await;
         match pending {
-            Ok(requests) => {
+            Ok(mut requests) => {
+                if shared.cluster.is_some() {
+                    // A request this young may still be in its first round on the replica
+                    // where it was made.
+                    let young = Utc::now() - chrono::Duration::from_std(every).unwrap_or_default();
+                    requests.retain(|r| r.requested_at() < young);
+                }
                 futures::stream::iter(&requests)
                     .for_each_concurrent(SWEEP_CONCURRENCY, |request| async {
                         deliver(&shared, request, 1).await;

@@ -9,23 +9,26 @@ use std::time::Duration;
 
 use chatbox_core::ports::store::SessionPatch;
 use chatbox_core::protocol::ModelInfo;
-use chatbox_core::{BlobStore, Identity, LlmProvider, Notifier, Session, SessionId, Store, UserId};
+use chatbox_core::{
+    BlobStore, Broker, Identity, LlmProvider, Notifier, Session, SessionId, Store, UserId,
+};
 use chrono::Utc;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cluster::Cluster;
 use crate::config::EngineConfig;
 use crate::connection::{Connection, Participant};
 use crate::delivery::InFlight;
 use crate::error::EngineError;
 use crate::events::{EVENT_BUFFER, SessionEvent, SessionEventKind};
 use crate::rate_limit::RateLimiter;
-use crate::registry::{Registry, TaskStatus};
+use crate::registry::Registry;
 use crate::store_call::bounded;
-use crate::task::{Attach, Attached, Command, SessionTask};
+use crate::task::{Attach, Attached, Command};
 
 /// Length of generated session ids (the Go service's 32 alphanumerics).
 const SESSION_ID_LEN: usize = 32;
@@ -35,6 +38,10 @@ const ATTACH_ATTEMPTS: usize = 3;
 const HELP_LIMIT: u32 = 5;
 /// The help request rate window.
 const HELP_WINDOW: Duration = Duration::from_secs(300);
+/// How often a connect looks again while this replica's task for the session starts or stops.
+pub(crate) const LEASE_ATTEMPTS: usize = 50;
+/// How long it waits between looks.
+pub(crate) const LEASE_RETRY: Duration = Duration::from_millis(20);
 /// How long shutdown waits for tasks after cancelling the replies still in flight.
 const ABORT_GRACE: Duration = Duration::from_secs(2);
 
@@ -52,6 +59,8 @@ pub struct EngineDeps {
     pub blobs: Option<Arc<dyn BlobStore>>,
     /// The provider that transcribes voice notes (`None`: voice notes are stored untranscribed).
     pub transcriber: Option<Arc<dyn LlmProvider>>,
+    /// What the replicas of a deployment share (`None`: one replica, everything in process).
+    pub broker: Option<Arc<dyn Broker>>,
 }
 
 /// What a connecting client asks for (from the WebSocket URL).
@@ -95,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<SessionEvent>,
     /// Help notifications being delivered in this process.
     pub(crate) in_flight: InFlight,
+    /// This replica's part in a deployment of several (`None`: one replica).
+    pub(crate) cluster: Option<Arc<Cluster>>,
 }
 
 impl Shared {
@@ -125,13 +136,17 @@ impl Shared {
             SessionEventKind::Created => crate::metrics::session_created(),
             SessionEventKind::HelpRequested => crate::metrics::help_requested(),
         }
-        // No subscriber is not an error: nobody is watching the dashboard.
-        let _ = self.events.send(SessionEvent {
+        let event = SessionEvent {
             session_id: session.id.clone(),
             user_id: session.user_id.clone(),
             at: Utc::now(),
             kind,
-        });
+        };
+        if let Some(cluster) = &self.cluster {
+            cluster.announce(&event);
+        }
+        // No subscriber is not an error: nobody is watching the dashboard.
+        let _ = self.events.send(event);
     }
 
     /// The deadline of one store call.
@@ -179,8 +194,12 @@ impl Engine {
             abort: CancellationToken::new(),
             events: broadcast::Sender::new(EVENT_BUFFER),
             in_flight: InFlight::default(),
+            cluster: deps.broker.map(|b| Arc::new(Cluster::new(b))),
         };
         let shared = Arc::new(shared);
+        if shared.cluster.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(crate::cluster::run(Arc::clone(&shared)));
+        }
         // Pending help notifications (from before a restart too) are retried in the background
         // when there is a runtime to run on and a channel to deliver to.
         if !shared.notifiers.is_empty() && tokio::runtime::Handle::try_current().is_ok() {
@@ -336,7 +355,7 @@ impl Engine {
         last_seq: Option<u64>,
     ) -> Result<(Connection, Option<bool>), EngineError> {
         for _ in 0..ATTACH_ATTEMPTS {
-            let mailbox = self.mailbox_for(session)?;
+            let mailbox = self.mailbox_for(session).await?;
             let (mut connection, sink) = Connection::pair(
                 session.id.clone(),
                 identity.clone(),
@@ -349,7 +368,6 @@ impl Engine {
                 sink,
                 identity: identity.clone(),
                 participant,
-                user: session.user_id.clone(),
                 last_seq,
                 done,
             }));
@@ -426,50 +444,6 @@ impl Engine {
         Ok(session)
     }
 
-    /// The live task of `session`, spawned when there is none. A user at the live-session cap
-    /// first has their longest-idle session evicted; with none idle, `TooManySessions`.
-    pub(crate) fn mailbox_for(
-        &self,
-        session: &Session,
-    ) -> Result<mpsc::Sender<Command>, EngineError> {
-        let mut registry = self.shared.registry();
-        if let Some(tx) = registry.get(&session.id) {
-            return Ok(tx.clone());
-        }
-        let cap = self.shared.config.max_sessions_per_user.max(1);
-        if registry.user_count(&session.user_id) >= cap {
-            // An evicted task removes itself when it stops; until then the user is briefly one
-            // over the cap. A task that became busy meanwhile ignores the request.
-            let evicted = registry
-                .idle_of(&session.user_id)
-                .into_iter()
-                .any(|tx| tx.try_send(Command::Evict).is_ok());
-            if !evicted {
-                return Err(EngineError::TooManySessions);
-            }
-        }
-        let (tx, rx) = mpsc::channel(self.shared.config.session_mailbox.max(1));
-        let status = Arc::new(TaskStatus::default());
-        let task = SessionTask::new(
-            Arc::clone(&self.shared),
-            session.clone(),
-            tx.clone(),
-            Arc::clone(&status),
-        );
-        let span =
-            tracing::info_span!(parent: None, "session", id = %session.id, user = %session.user_id);
-        self.shared
-            .tracker
-            .spawn(tracing::Instrument::instrument(task.run(rx), span));
-        registry.insert(
-            session.id.clone(),
-            session.user_id.clone(),
-            tx.clone(),
-            status,
-        );
-        Ok(tx)
-    }
-
     /// Graceful shutdown: refuse new connections and new input, drop queued input (each sender
     /// is told), let replies in flight finish and persist; once `timeout` passes, cancel them
     /// (persisting what they produced). Every connection is then closed with 1001.
@@ -487,6 +461,9 @@ impl Engine {
                 .await
                 .is_ok()
             {
+                if let Some(cluster) = &shared.cluster {
+                    cluster.stop.cancel();
+                }
                 return;
             }
             tracing::warn!("shutdown timeout: cancelling replies still in flight");
@@ -499,6 +476,9 @@ impl Engine {
                     tasks = shared.tracker.len(),
                     "session tasks still running after shutdown; abandoning them"
                 );
+            }
+            if let Some(cluster) = &shared.cluster {
+                cluster.stop.cancel();
             }
         }
     }

@@ -34,6 +34,9 @@ pub enum EngineError {
     /// The caller may not do this (not an admin, or not the assisting admin).
     #[error("not allowed")]
     Forbidden,
+    /// The broker the replicas share failed (the session may be moving between replicas).
+    #[error("replica broker unavailable")]
+    Broker(#[from] chatbox_core::BrokerError),
     /// The feature is switched off in this deployment.
     #[error("{0} is disabled on this server")]
     Disabled(&'static str),
@@ -45,7 +48,7 @@ impl EngineError {
         match self {
             Self::Store(_) | Self::StoreTimeout => ErrorCode::StorageError,
             Self::TooManySessions => ErrorCode::TooManyRequests,
-            Self::ShuttingDown | Self::Busy => ErrorCode::SessionBusy,
+            Self::ShuttingDown | Self::Busy | Self::Broker(_) => ErrorCode::SessionBusy,
             Self::NoProvider => ErrorCode::LlmUnavailable,
             Self::NotFound => ErrorCode::NotFound,
             Self::Conflict => ErrorCode::Conflict,

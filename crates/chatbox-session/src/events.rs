@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 pub const EVENT_BUFFER: usize = 1024;
 
 /// What happened to a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum SessionEventKind {
     /// A new session was created.
@@ -40,8 +40,8 @@ pub enum SessionEventKind {
     Ended,
 }
 
-/// One event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One event (serde: replicas announce theirs to each other).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionEvent {
     /// The session.
     pub session_id: SessionId,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chatbox_core::SessionId;
 use chatbox_core::protocol::Envelope;
 
+use crate::cluster::owner::Remote;
 use crate::connection::{CloseReason, ConnId, Sink};
 use crate::replay::{Replay, ReplayBuffer};
 
@@ -24,6 +25,9 @@ pub(crate) struct Fanout {
     sinks: Vec<Sink>,
     /// Reused by `publish_with`, so a frame costs one allocation (its shared bytes).
     scratch: Vec<u8>,
+    /// With several replicas: the session's log and other replicas' connections (boxed: one
+    /// word when there is one replica).
+    remote: Option<Box<Remote>>,
 }
 
 impl Fanout {
@@ -35,7 +39,23 @@ impl Fanout {
             replay,
             sinks: Vec::new(),
             scratch: Vec::new(),
+            remote: None,
         }
+    }
+
+    /// Connects the fan-out to the other replicas: every frame goes to the log too.
+    pub(crate) fn set_remote(&mut self, remote: Remote) {
+        self.remote = Some(Box::new(remote));
+    }
+
+    /// The other replicas' side, when there are several.
+    pub(crate) fn remote_mut(&mut self) -> Option<&mut Remote> {
+        self.remote.as_deref_mut()
+    }
+
+    /// The seq of the last frame published.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
     /// Publishes a frame to every connection; returns the ids of connections dropped for
@@ -67,6 +87,9 @@ impl Fanout {
     }
 
     fn deliver(&mut self, frame: Arc<str>) -> Vec<ConnId> {
+        if let Some(remote) = &self.remote {
+            remote.log(self.seq, &frame);
+        }
         self.replay.push(self.seq, Arc::clone(&frame));
         let mut dropped = Vec::new();
         self.sinks.retain(|sink| {
@@ -81,10 +104,17 @@ impl Fanout {
 
     /// Sends a frame to one connection only, without a seq.
     pub(crate) fn direct(&mut self, conn: ConnId, frame: &Arc<str>) {
-        if let Some(i) = self.sinks.iter().position(|s| s.id == conn)
-            && !self.sinks[i].send(frame)
-        {
-            self.sinks.remove(i);
+        match self.sinks.iter().position(|s| s.id == conn) {
+            Some(i) => {
+                if !self.sinks[i].send(frame) {
+                    self.sinks.remove(i);
+                }
+            }
+            None => {
+                if let Some(remote) = &self.remote {
+                    remote.direct(&self.session_id, conn, frame);
+                }
+            }
         }
     }
 
@@ -123,11 +153,15 @@ impl Fanout {
         let frame: Arc<str> = Arc::from(env.with_session(&self.session_id).encode());
         self.sinks
             .retain(|sink| sink.id == except || sink.send(&frame));
+        if let Some(remote) = &self.remote {
+            remote.live(&self.session_id, except, &frame);
+        }
     }
 
     /// True when `user` has an open connection to the session.
     pub(crate) fn has_user(&self, user: &chatbox_core::UserId) -> bool {
         self.sinks.iter().any(|s| &s.user == user && s.is_open())
+            || self.remote.as_ref().is_some_and(|r| r.has_user(user))
     }
 
     /// Removes a connection.
@@ -139,13 +173,16 @@ impl Fanout {
     /// their `Detach` was lost, so a dead connection never keeps a session live.
     pub(crate) fn connections(&mut self) -> usize {
         self.sinks.retain(Sink::is_open);
-        self.sinks.len()
+        self.sinks.len() + self.remote.as_mut().map_or(0, |r| r.connections())
     }
 
     /// Closes every connection with `reason`.
     pub(crate) fn close_all(&mut self, reason: CloseReason) {
         for sink in self.sinks.drain(..) {
             sink.close(reason);
+        }
+        if let Some(remote) = &mut self.remote {
+            remote.close_all(&self.session_id);
         }
     }
 }

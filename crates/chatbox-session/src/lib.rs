@@ -28,6 +28,7 @@ pub mod connection;
 pub mod error;
 pub mod events;
 
+mod cluster;
 mod command;
 mod delivery;
 mod engine;
@@ -36,17 +37,20 @@ mod files;
 mod handoff;
 mod help;
 mod history;
+mod inputs;
 mod metrics;
 mod ops;
 mod rate_limit;
 mod registry;
 mod replay;
 mod reply;
+mod spawn;
 mod state;
 mod store_call;
 mod task;
 mod turn;
 
+pub use cluster::slots::UserSlot;
 pub use config::EngineConfig;
 pub use connection::{CloseReason, Connection, Inputs, Outbound, Participant};
 pub use engine::{ConnectRequest, Connected, Engine, EngineDeps};

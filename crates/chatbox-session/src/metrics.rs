@@ -84,3 +84,18 @@ pub(crate) fn tokens_used(provider: &dyn LlmProvider, tokens: u64) {
     metrics::counter!("chatbox_tokens_used_total", "provider" => provider.kind().to_owned(), "model" => provider.model().to_owned())
         .increment(tokens);
 }
+
+/// Frames that could not be appended to their session's log in the broker (proxies resume).
+pub(crate) fn log_frame_dropped(frames: usize) {
+    metrics::counter!("chatbox_broker_log_dropped_total").increment(frames as u64);
+}
+
+/// A session's owner lost its lease (another replica runs the session now).
+pub(crate) fn lease_lost() {
+    metrics::counter!("chatbox_broker_leases_lost_total").increment(1);
+}
+
+/// A replica started relaying a session another replica owns.
+pub(crate) fn proxy_started() {
+    metrics::counter!("chatbox_broker_proxies_started_total").increment(1);
+}

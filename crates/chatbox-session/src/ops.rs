@@ -16,8 +16,8 @@ use crate::events::SessionEventKind;
 use crate::store_call::bounded;
 use crate::task::{Command, OpRequest, Release, Takeover};
 
-/// An operation on one session.
-#[derive(Debug, Clone)]
+/// An operation on one session (serde: another replica may run the session).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum SessionOp {
     /// End the session at this time.
     End(DateTime<Utc>),
@@ -28,7 +28,7 @@ pub(crate) enum SessionOp {
 }
 
 /// What an operation did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) enum OpOutcome {
     Ended(EndOutcome),
     Shared(ShareToken),
@@ -100,7 +100,7 @@ impl Engine {
             return Err(EngineError::Forbidden);
         }
         let session = self.get(id).await?.ok_or(EngineError::NotFound)?;
-        let mailbox = self.mailbox_for(&session)?;
+        let mailbox = self.mailbox_for(&session).await?;
         let (done, outcome) = oneshot::channel();
         let cmd = Command::Takeover(Box::new(Takeover { admin, done }));
         self.ask(&mailbox, cmd, outcome)
@@ -117,7 +117,7 @@ impl Engine {
         if self.get(id).await?.is_none() {
             return Err(EngineError::NotFound);
         }
-        let Some(mailbox) = self.shared.registry().get(id).cloned() else {
+        let Some(mailbox) = self.live_mailbox(id).await? else {
             // No live task: nobody assists it now.
             return Err(EngineError::Forbidden);
         };
@@ -129,6 +129,24 @@ impl Engine {
         self.ask(&mailbox, cmd, outcome)
             .await
             .unwrap_or(Err(EngineError::NotFound))
+    }
+
+    /// The mailbox of session `id`'s task when it is live. With several replicas it may be live
+    /// on another one: then this replica's proxy of it (started if needed) forwards to it.
+    async fn live_mailbox(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<mpsc::Sender<Command>>, EngineError> {
+        if let Some(tx) = self.shared.registry().get(id).cloned() {
+            return Ok(Some(tx));
+        }
+        if self.shared.cluster.is_none() {
+            return Ok(None);
+        }
+        match self.get(id).await? {
+            Some(session) => self.mailbox_for(&session).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Sends `cmd` to a session task and waits for its answer, both bounded. `None` when the task
@@ -156,8 +174,7 @@ impl Engine {
     /// Runs a session operation in the session's task when it is live (so its state follows),
     /// else directly on the store.
     async fn op(&self, id: &SessionId, op: SessionOp) -> Result<OpOutcome, EngineError> {
-        let live = self.shared.registry().get(id).cloned();
-        if let Some(mailbox) = live {
+        if let Some(mailbox) = self.live_mailbox(id).await? {
             let (done, outcome) = oneshot::channel();
             let request = Command::Op(Box::new(OpRequest {
                 op: op.clone(),

@@ -20,19 +20,21 @@
 //!   ends, later inputs are held back in order (bounded like the queue), and its deadline is
 //!   owned here like a reply's. Shutdown waits for it; an abort stores the note untranscribed.
 //!
-//! What a turn does lives in `turn`, files and voice notes in `files`, help requests in `help`,
-//! takeover and release in `handoff`.
+//! How an input is admitted lives in `inputs`, what a turn does in `turn`, files and voice notes
+//! in `files`, help requests in `help`, takeover and release in `handoff`, and the part of a
+//! task that owns its session among several replicas in `cluster::owner`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chatbox_core::ports::store::EndOutcome;
-use chatbox_core::protocol::{ClientCommand, Envelope, ErrorCode};
-use chatbox_core::{Session, UserId};
+use chatbox_core::protocol::{Envelope, ErrorCode};
+use chatbox_core::{Identity, Session};
 use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 
+use crate::cluster::owner::{Owned, OwnerLink, Remote};
 use crate::connection::{CloseReason, ConnId, Participant};
 use crate::engine::Shared;
 use crate::error::EngineError;
@@ -42,7 +44,7 @@ use crate::ops::OpOutcome;
 use crate::registry::TaskStatus;
 use crate::replay::ReplayBuffer;
 use crate::reply::{Reply, ReplyEvent};
-use crate::state::{Admission, SessionState};
+use crate::state::SessionState;
 
 pub(crate) use crate::command::{Attach, Attached, Command, Input, OpRequest, Release, Takeover};
 
@@ -50,6 +52,7 @@ pub(crate) use crate::command::{Attach, Attached, Command, Input, OpRequest, Rel
 enum Wake {
     Abort,
     Shutdown,
+    LeaseLost,
     Command(Option<Command>),
     Reply(ReplyEvent),
     Timer,
@@ -83,10 +86,12 @@ pub(crate) struct SessionTask {
     /// Transcriptions started so far (the id of the latest).
     pub(crate) transcriptions: u64,
     /// Inputs that arrived while a voice note was transcribed, in arrival order.
-    held: VecDeque<Input>,
+    pub(crate) held: VecDeque<Input>,
     status: Arc<TaskStatus>,
     shutting_down: bool,
     stop: Option<CloseReason>,
+    /// With several replicas: the lease this task runs under (`cluster`).
+    pub(crate) owned: Option<Box<Owned>>,
 }
 
 impl SessionTask {
@@ -95,14 +100,33 @@ impl SessionTask {
         session: Session,
         mailbox: mpsc::Sender<Command>,
         status: Arc<TaskStatus>,
+        link: Option<OwnerLink>,
     ) -> Self {
-        // Seqs start from the clock so that a resume from an earlier incarnation of the session
-        // (before a restart or eviction) can never be mistaken for one of this incarnation.
-        let first_seq = u64::try_from(Utc::now().timestamp_millis())
-            .unwrap_or(1)
-            .saturating_mul(1000);
-        let replay = ReplayBuffer::new(shared.config.replay_frames, shared.config.replay_bytes);
-        let fanout = Fanout::new(session.id.clone(), first_seq, replay);
+        // One replica: seqs start from the clock so that a resume from an earlier incarnation of
+        // the session (before a restart or eviction) can never be mistaken for one of this
+        // incarnation. Several: after the last seq in the session's log, whoever wrote it.
+        let first_seq = match &link {
+            Some(link) => link.inherited.first_seq,
+            None => u64::try_from(Utc::now().timestamp_millis())
+                .unwrap_or(1)
+                .saturating_mul(1000),
+        };
+        let mut replay = ReplayBuffer::new(shared.config.replay_frames, shared.config.replay_bytes);
+        let mut link = link;
+        for (seq, frame) in link.iter_mut().flat_map(|l| l.inherited.history.drain(..)) {
+            replay.push(seq, frame);
+        }
+        let mut fanout = Fanout::new(session.id.clone(), first_seq, replay);
+        let owned = link.map(|link| {
+            fanout.set_remote(Remote::new(Arc::clone(&link.cluster), link.tap));
+            Box::new(Owned {
+                cluster: link.cluster,
+                lease_key: link.lease_key,
+                token: link.token,
+                lost: link.lost,
+                cut_reply: link.inherited.cut_reply,
+            })
+        });
         let state = SessionState::new(shared.config.pending_inputs);
         Self {
             shared,
@@ -120,6 +144,7 @@ impl SessionTask {
             status,
             shutting_down: false,
             stop: None,
+            owned,
         }
     }
 
@@ -146,7 +171,15 @@ impl SessionTask {
         // with each token every time.
         let abort = self.shared.abort.clone().cancelled_owned();
         let shutdown = self.shared.shutdown.clone().cancelled_owned();
-        tokio::pin!(abort, shutdown);
+        // Never cancelled with one replica.
+        let lost = self
+            .owned
+            .as_ref()
+            .map(|o| o.lost.clone())
+            .unwrap_or_default();
+        let lost = lost.cancelled_owned();
+        tokio::pin!(abort, shutdown, lost);
+        self.end_cut_reply();
         let reason = loop {
             let idle = self.fanout.connections() == 0 && !self.busy();
             match (idle, idle_since) {
@@ -200,6 +233,7 @@ impl SessionTask {
                 biased;
                 () = &mut abort => Wake::Abort,
                 () = &mut shutdown, if !self.shutting_down => Wake::Shutdown,
+                () = &mut lost => Wake::LeaseLost,
                 cmd = rx.recv() => Wake::Command(cmd),
                 event = next_event(&mut self.reply), if self.reply.is_some() => Wake::Reply(event),
                 () = &mut timer, if armed.is_some() => Wake::Timer,
@@ -210,6 +244,12 @@ impl SessionTask {
                     break CloseReason::ShuttingDown;
                 }
                 Wake::Shutdown => self.begin_shutdown(),
+                Wake::LeaseLost => {
+                    crate::metrics::lease_lost();
+                    tracing::warn!(session = %self.session.id, "lease lost: another replica runs the session");
+                    self.owned = None;
+                    break CloseReason::Evicted;
+                }
                 Wake::Command(None) => break CloseReason::ShuttingDown,
                 // Boxed so that an idle session's task stays small: the (large) state of
                 // handling a command exists only while a command is handled.
@@ -259,17 +299,16 @@ impl SessionTask {
             .registry()
             .remove(&self.session.id, &self.mailbox);
         self.fanout.close_all(reason);
+        self.release_lease().await;
     }
 
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Attach(attach) => self.attach(*attach).await,
             Command::Detach { conn } => self.fanout.detach(conn),
-            Command::Input(input) if self.shutting_down => {
-                self.refuse(input.conn, "Server shutting down: message not processed");
-            }
-            Command::Input(input) => self.input(*input).await,
-            Command::Op(request) => self.op(*request).await,
+            Command::Input(input) => self.command_input(*input).await,
+            Command::Op(request) => self.op_request(*request).await,
+            Command::Remote(mail) => self.remote_mail(*mail).await,
             Command::Evict => {
                 if self.fanout.connections() == 0 && !self.busy() {
                     self.stop = Some(CloseReason::Evicted);
@@ -292,8 +331,17 @@ impl SessionTask {
         }
     }
 
+    /// An input from a connection, local or remote.
+    pub(crate) async fn command_input(&mut self, input: Input) {
+        if self.shutting_down {
+            self.refuse(input.conn, "Server shutting down: message not processed");
+        } else {
+            self.input(input).await;
+        }
+    }
+
     /// True while a reply streams or a voice note is transcribed.
-    fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.state.is_replying() || self.transcription.is_some()
     }
 
@@ -302,27 +350,15 @@ impl SessionTask {
             sink,
             identity,
             participant,
-            user,
             last_seq,
             done,
         } = attach;
         let conn = sink.id;
-        let session = &self.session;
-        let models = self.shared.models();
-        let model = self.current_model();
-        let features = self.shared.config.features();
-        let assisting = self.state.assistant().cloned();
+        let status = self.status_frame(None);
         let (recovered, frames) = self.fanout.attach(sink, last_seq, |_, recovered| {
-            let mut env =
-                Envelope::connection_status(&session.id, &user, &model, models, Utc::now());
+            let mut env = status;
             if let Some(r) = recovered {
                 env.set_meta("recovered", r.to_string());
-            }
-            env.set_meta("features", features.clone());
-            // A page that reloads while an admin assists shows the banner at once.
-            if let Some(a) = &assisting {
-                env.set_meta("admin_id", a.admin_id.to_string());
-                env.set_meta("admin_name", a.admin_name.clone());
             }
             env
         });
@@ -330,9 +366,37 @@ impl SessionTask {
             crate::metrics::resume(r);
         }
         let _ = done.send(Attached { recovered, frames });
-        if participant == Participant::Admin
-            && let Err(e) = self.take_over(&identity).await
-        {
+        if participant == Participant::Admin {
+            self.admin_attached(conn, &identity).await;
+        }
+    }
+
+    /// The `connection_status` a connection gets when it attaches (without session and seq).
+    pub(crate) fn status_frame(&self, recovered: Option<bool>) -> Envelope {
+        let session = &self.session;
+        let model = self.current_model();
+        let mut env = Envelope::connection_status(
+            &session.id,
+            &session.user_id,
+            &model,
+            self.shared.models(),
+            Utc::now(),
+        );
+        if let Some(r) = recovered {
+            env.set_meta("recovered", r.to_string());
+        }
+        env.set_meta("features", self.shared.config.features());
+        // A page that reloads while an admin assists shows the banner at once.
+        if let Some(a) = self.state.assistant() {
+            env.set_meta("admin_id", a.admin_id.to_string());
+            env.set_meta("admin_name", a.admin_name.clone());
+        }
+        env
+    }
+
+    /// An admin connected to take the session over (CONTRACT §4).
+    pub(crate) async fn admin_attached(&mut self, conn: ConnId, identity: &Identity) {
+        if let Err(e) = self.take_over(identity).await {
             // Attached all the same, read-only, like a watcher.
             let msg = match e {
                 EngineError::Conflict => "Another admin is assisting this session",
@@ -367,7 +431,7 @@ impl SessionTask {
         }
     }
 
-    fn refuse(&mut self, conn: ConnId, message: &str) {
+    pub(crate) fn refuse(&mut self, conn: ConnId, message: &str) {
         let env = Envelope::error(ErrorCode::SessionBusy, message, Utc::now());
         self.fanout.direct_env(conn, env);
     }
@@ -379,159 +443,9 @@ impl SessionTask {
             .unwrap_or_default()
     }
 
-    async fn input(&mut self, input: Input) {
-        let from = &input.identity.user_id;
-        let now = Utc::now();
-        match &input.frame.command {
-            ClientCommand::Ping => {
-                return self.fanout.direct_env(input.conn, Envelope::pong(now));
-            }
-            ClientCommand::Auth { .. } => return,
-            &ClientCommand::Typing { active } => {
-                let from = from.clone();
-                return self.relay_typing(input.conn, &from, active);
-            }
-            ClientCommand::AdminJoin => {
-                let result = if input.participant == Participant::Owner {
-                    Err(EngineError::Forbidden)
-                } else {
-                    self.take_over(&input.identity).await
-                };
-                return self.answer(input.conn, result, "Only an admin may join");
-            }
-            ClientCommand::AdminLeave => {
-                let from = from.clone();
-                let result = self.release(&from, "leave").await;
-                return self.answer(input.conn, result, "You are not assisting this session");
-            }
-            _ => {}
-        }
-        if input.participant != Participant::Owner {
-            if let ClientCommand::UserMessage { content, metadata } = input.frame.command
-                && self.is_assisting(&input.identity.user_id)
-            {
-                return self.admin_message(input.conn, content, metadata).await;
-            }
-            let env = Envelope::error(
-                ErrorCode::Forbidden,
-                "Watching is read-only: join the session to write",
-                now,
-            );
-            return self.fanout.direct_env(input.conn, env);
-        }
-        // Files and voice notes are answered by the model too, so they count like messages.
-        let answered = matches!(
-            input.frame.command,
-            ClientCommand::UserMessage { .. }
-                | ClientCommand::FileUpload { .. }
-                | ClientCommand::VoiceMessage { .. }
-        );
-        if answered && let Err(wait) = self.check_message_rate(&input.identity.user_id) {
-            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-            crate::metrics::message_rate_limited();
-            return self
-                .fanout
-                .direct_env(input.conn, Envelope::rate_limited(ms, now));
-        }
-        self.admit(input).await;
-    }
-
-    /// Runs, queues or refuses an input. While a voice note is transcribed, inputs are held
-    /// back (bounded like the queue) so the note keeps its place in the conversation.
-    async fn admit(&mut self, input: Input) {
-        if self.transcription.is_some() {
-            if self.held.len() < self.shared.config.pending_inputs {
-                self.held.push_back(input);
-            } else {
-                self.refuse(input.conn, "Session busy: please retry");
-            }
-            return;
-        }
-        match self.state.admit(input) {
-            Admission::Run(input) => self.run_input(input).await,
-            Admission::Queued => {}
-            Admission::Busy(input) => self.refuse(input.conn, "Session busy: please retry"),
-        }
-    }
-
-    /// After a transcription: the inputs held back meanwhile are admitted in order (behind any
-    /// that were already queued), until one starts another transcription.
-    async fn release_held(&mut self) {
-        while self.transcription.is_none()
-            && let Some(input) = self.held.pop_front()
-        {
-            Box::pin(self.admit(input)).await;
-        }
-    }
-
-    /// Tells `conn` when its admin frame failed.
-    fn answer(&mut self, conn: ConnId, result: Result<(), EngineError>, forbidden: &str) {
-        let message = match &result {
-            Ok(()) => return,
-            Err(EngineError::Conflict) => "Another admin is assisting this session",
-            Err(EngineError::Forbidden) => forbidden,
-            Err(_) => "The session could not be updated; please retry",
-        };
-        if let Err(e) = result {
-            let env = Envelope::error(e.code(), message, Utc::now());
-            self.fanout.direct_env(conn, env);
-        }
-    }
-
-    fn check_message_rate(&self, user: &UserId) -> Result<(), Duration> {
-        self.shared
-            .message_rate
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .check(user, std::time::Instant::now())
-    }
-
-    async fn drain_pending(&mut self) {
-        while self.transcription.is_none()
-            && let Some(input) = self.state.next_pending()
-        {
-            self.run_input(input).await;
-        }
-    }
-
-    async fn run_input(&mut self, input: Input) {
-        let Input {
-            conn,
-            identity,
-            frame,
-            ..
-        } = input;
-        match frame.command {
-            ClientCommand::UserMessage { content, metadata } => {
-                self.user_message(conn, content, metadata).await;
-            }
-            ClientCommand::ModelSelect { model_id } => self.model_select(conn, model_id).await,
-            ClientCommand::HelpRequest { content, .. } => {
-                self.help_request(conn, &identity, content).await;
-            }
-            ClientCommand::FileUpload {
-                file_id,
-                content,
-                metadata,
-            } => {
-                let user = &identity.user_id;
-                Box::pin(self.file_upload(conn, user, file_id, content, metadata)).await;
-            }
-            ClientCommand::VoiceMessage { file_id, metadata } => {
-                let user = &identity.user_id;
-                Box::pin(self.voice_message(conn, user, file_id, metadata)).await;
-            }
-            ClientCommand::AdminJoin
-            | ClientCommand::AdminLeave
-            | ClientCommand::Ping
-            | ClientCommand::Auth { .. }
-            | ClientCommand::Typing { .. } => {}
-        }
-    }
-
     /// A REST operation on this live session: applied to the store, then to the cached state;
     /// an end is announced to the session's connections.
-    async fn op(&mut self, request: OpRequest) {
+    pub(crate) async fn op_request(&mut self, request: OpRequest) {
         let store = &*self.shared.store;
         let result = request
             .op

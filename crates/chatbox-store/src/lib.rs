@@ -10,15 +10,19 @@
 //! - [`RetryConfig`]: retry of transient failures with capped exponential backoff ([`retry`]).
 //! - [`LocalBlobStore`] and [`S3BlobStore`]: core's [`chatbox_core::BlobStore`] port over a
 //!   local directory and over S3 or an S3-compatible service ([`blob`]).
+//! - [`NatsBroker`]: core's [`chatbox_core::Broker`] port over NATS JetStream, what the replicas
+//!   of one deployment share: leases, session frame logs, mail and announcements ([`nats`]).
 //!
 //! Constructors validate everything up front (key lengths, connection, schema); afterwards every
-//! failure is a [`chatbox_core::StoreError`] (for files, a [`chatbox_core::BlobError`]). Logs
-//! never carry message bodies, file contents or keys.
+//! failure is a [`chatbox_core::StoreError`] (for files, a [`chatbox_core::BlobError`]; for the
+//! broker, a [`chatbox_core::BrokerError`], which its constructor returns too). Logs never carry
+//! message bodies, file contents or keys.
 
 pub mod blob;
 pub mod crypto;
 pub mod error;
 pub mod mongo;
+pub mod nats;
 pub mod retry;
 pub mod sqlite;
 pub mod timed;
@@ -27,6 +31,7 @@ pub use blob::{LocalBlobStore, S3BlobStore, S3Config};
 pub use crypto::Cipher;
 pub use error::{Error, FieldProblem};
 pub use mongo::{MongoConfig, MongoStore};
+pub use nats::{NatsBroker, NatsConfig};
 pub use retry::RetryConfig;
 pub use sqlite::{SqliteConfig, SqliteStore};
 pub use timed::TimedStore;

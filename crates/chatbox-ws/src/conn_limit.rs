@@ -36,6 +36,15 @@ pub struct Slot {
     limiter: Arc<ConnectionLimiter>,
     user: UserId,
     opened: std::time::Instant,
+    /// The deployment-wide slot (several replicas), freed with this one.
+    shared: Option<chatbox_session::UserSlot>,
+}
+
+impl Slot {
+    /// Holds the user's deployment-wide slot for as long as this one.
+    pub fn share(&mut self, shared: chatbox_session::UserSlot) {
+        self.shared = Some(shared);
+    }
 }
 
 impl ConnectionLimiter {
@@ -71,6 +80,7 @@ impl ConnectionLimiter {
             opened: std::time::Instant::now(),
             limiter: Arc::clone(self),
             user: user.clone(),
+            shared: None,
         })
     }
 

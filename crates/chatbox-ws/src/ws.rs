@@ -94,7 +94,7 @@ pub async fn upgrade(
     if feed && !verified.identity.is_admin() {
         return text(StatusCode::FORBIDDEN, "The event feed is for admins only");
     }
-    let slot = match edge.limiter().try_acquire(&verified.identity.user_id) {
+    let mut slot = match edge.limiter().try_acquire(&verified.identity.user_id) {
         Ok(slot) => slot,
         Err(Refused::User) => {
             return text(
@@ -109,6 +109,28 @@ pub async fn upgrade(
             );
         }
     };
+    // With several replicas the per-user limit is the deployment's, not this replica's.
+    let max = edge.config().max_connections_per_user;
+    match edge
+        .engine()
+        .connection_slot(&verified.identity.user_id, max)
+        .await
+    {
+        Ok(Some(shared)) => slot.share(shared),
+        Ok(None) => {
+            crate::metrics::connection_refused();
+            return text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Connection limit exceeded, please try again later",
+            );
+        }
+        Err(_) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Server temporarily unavailable, please try again later",
+            );
+        }
+    }
     let session_id = match query
         .session_id
         .as_deref()

@@ -1,11 +1,12 @@
 //! A strict reader for the YAML subset our deployment files are written in, into
 //! `serde_json::Value`s: block mappings and sequences, plain and quoted scalars, comments,
-//! `---` between documents, and flow sequences of scalars (`["a", "b"]`), `[]` and `{}`.
+//! `---` between documents, flow sequences of scalars (`["a", "b"]`), `[]` and `{}`, and literal
+//! block scalars as mapping values (`key: |` or `key: |-`, for a config file in a ConfigMap).
 //!
-//! Anything outside the subset (anchors, tags, block scalars, flow mappings, YAML 1.1's
-//! `yes`/`no`/`on`/`off`, duplicate keys) is an error naming the line, never a guess: the
-//! invariants read the files through this, and `cargo xtask deploy` also reads every file with
-//! PyYAML and fails when the two disagree.
+//! Anything outside the subset (anchors, tags, folded or `|+` block scalars, flow mappings,
+//! YAML 1.1's `yes`/`no`/`on`/`off`, duplicate keys) is an error naming the line, never a guess:
+//! the invariants read the files through this, and `cargo xtask deploy` also reads every file
+//! with PyYAML and fails when the two disagree.
 
 use anyhow::{Context, bail};
 use serde_json::{Map, Value};
@@ -14,14 +15,23 @@ use serde_json::{Map, Value};
 pub fn parse_documents(name: &str, text: &str) -> anyhow::Result<Vec<Value>> {
     let mut docs = Vec::new();
     let mut current: Vec<Line> = Vec::new();
-    for (n, raw) in text.lines().enumerate() {
+    let raws: Vec<&str> = text.lines().collect();
+    let mut n = 0;
+    while let Some(&raw) = raws.get(n) {
+        n += 1;
         if raw.trim_end() == "---" {
             if !current.is_empty() {
                 docs.push(parse_lines(name, std::mem::take(&mut current))?);
             }
             continue;
         }
-        if let Some(line) = Line::read(name, n + 1, raw)? {
+        if let Some(mut line) = Line::read(name, n, raw)? {
+            if let Some((head, key_column, strip)) = block_scalar_head(&line.content) {
+                let parent = line.indent + key_column;
+                let (value, used) = literal_block(name, n, &raws[n..], parent, strip)?;
+                n += used;
+                line.content = format!("{head} {}", quoted(&value));
+            }
             current.push(line);
         }
     }
@@ -341,6 +351,82 @@ fn flow_items(inner: &str) -> Result<Vec<String>, String> {
         return Err("an empty flow sequence item".into());
     }
     Ok(items)
+}
+
+/// `key: |` or `key: |-` (also as a sequence item's first key) → (`key:` part, the key's
+/// column in `content`, strip the final line break). Other block scalar headers (`>`, `|+`,
+/// `|2`) are left to [`scalar`] to refuse.
+fn block_scalar_head(content: &str) -> Option<(&str, usize, bool)> {
+    let (head, strip) = if let Some(head) = content.strip_suffix(": |") {
+        (head, false)
+    } else {
+        (content.strip_suffix(": |-")?, true)
+    };
+    let key = head.trim_start_matches("- ");
+    let probe = format!("{key}: x");
+    split_key(&probe).filter(|(k, _)| *k == key)?;
+    Some((&content[..=head.len()], head.len() - key.len(), strip))
+}
+
+/// The text of a literal block scalar whose header stands on line `header` at `parent` indent:
+/// its lines are the following ones indented deeper (blank lines included), with the first
+/// one's indentation removed. Returns the text (ending in one line break unless `strip`) and
+/// how many lines it took.
+fn literal_block(
+    name: &str,
+    header: usize,
+    rest: &[&str],
+    parent: usize,
+    strip: bool,
+) -> anyhow::Result<(String, usize)> {
+    let indent_of = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let Some(indent) = rest
+        .iter()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| indent_of(l))
+        .filter(|&i| i > parent)
+    else {
+        bail!("{name}:{header}: an empty block scalar");
+    };
+    let mut lines: Vec<&str> = Vec::new();
+    let mut used = 0;
+    for (i, raw) in rest.iter().enumerate() {
+        if raw.contains('\t') {
+            bail!(
+                "{name}:{}: tabs are not allowed in YAML indentation or values",
+                header + i + 1
+            );
+        }
+        if raw.trim().is_empty() {
+            if raw.len() > indent {
+                bail!(
+                    "{name}:{}: a blank line of a block scalar with spaces beyond its indentation",
+                    header + i + 1
+                );
+            }
+            lines.push("");
+        } else if indent_of(raw) >= indent {
+            lines.push(&raw[indent..]);
+            used = i + 1;
+        } else {
+            break;
+        }
+    }
+    lines.truncate(used);
+    let mut text = lines.join("\n");
+    if !strip {
+        text.push('\n');
+    }
+    Ok((text, used))
+}
+
+/// `text` as a double-quoted scalar [`double_quoted`] reads back.
+fn quoted(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    format!("\"{escaped}\"")
 }
 
 /// Reads one file's documents.

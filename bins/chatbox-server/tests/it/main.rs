@@ -13,5 +13,6 @@ mod logs;
 mod metrics;
 mod notify;
 mod process;
+mod replicas;
 mod shutdown;
 mod uploads;

@@ -106,6 +106,17 @@ async fn a_scripted_conversation_moves_every_registered_metric() {
         .collect();
     registered.retain(|name, _| !name.starts_with(SQLITE_PREFIX));
     assert!(!embedded.is_empty(), "{registered:?}");
+    // The broker's metrics exist only with several replicas: replicas.rs checks them.
+    let broker: Vec<String> = registered
+        .keys()
+        .filter(|name| name.starts_with(BROKER_PREFIX))
+        .cloned()
+        .collect();
+    assert_eq!(
+        broker, BROKER_METRICS,
+        "the broker metrics are the known ones"
+    );
+    registered.retain(|name, _| !name.starts_with(BROKER_PREFIX));
 
     let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_addr = hook.local_addr().unwrap();
@@ -335,6 +346,27 @@ async fn a_scripted_conversation_moves_every_registered_metric() {
 
 /// Metrics only the embedded store has.
 const SQLITE_PREFIX: &str = "chatbox_store_sqlite_";
+
+/// Metrics only several replicas have.
+const BROKER_PREFIX: &str = "chatbox_broker_";
+
+/// The broker metrics. replicas.rs checks the proxies started (a second device on another
+/// replica) and the leases lost (NATS away for longer than a lease TTL); frames dropped from
+/// the log need an outage longer than the append retry budget and are not provoked.
+const BROKER_METRICS: [&str; 3] = [
+    "chatbox_broker_leases_lost_total",
+    "chatbox_broker_log_dropped_total",
+    "chatbox_broker_proxies_started_total",
+];
+
+/// The value of metric `name` (summed over its labels) on the server at `addr`.
+pub async fn scraped(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let (code, scrape) = testing::http(addr, "GET", "/chatbox/metrics/prometheus", &[])
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    sample_total(&scrape, name, "counter").unwrap_or(0.0)
+}
 
 /// One turn on a server with the embedded store moves each of `names`.
 async fn embedded_store_metrics_move(names: &BTreeMap<String, String>) {

@@ -50,7 +50,7 @@ impl StoreError {
 }
 
 /// What `end_session` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EndOutcome {
     /// The session was active and is now ended at this time.
     Ended(DateTime<Utc>),

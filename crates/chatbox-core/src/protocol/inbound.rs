@@ -100,8 +100,9 @@ impl FrameError {
     }
 }
 
-/// A validated client frame.
-#[derive(Debug, Clone, PartialEq)]
+/// A validated client frame. It serializes (serde) so that a replica can forward it to the
+/// replica running its session; that form is internal, not the wire protocol.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClientFrame {
     /// The session the frame names, if any (the connection's session otherwise).
     pub session_id: Option<SessionId>,
@@ -113,7 +114,7 @@ pub struct ClientFrame {
 
 /// What a client may ask for. Admin-only commands are validated here for shape only; whether the
 /// identity may issue them is the engine's decision.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ClientCommand {
     /// A chat message (from a user, or from the assisting admin).
     UserMessage {

@@ -64,6 +64,7 @@ fn build_world(config: EngineConfig, with_blobs: bool, with_transcriber: bool) -
         blobs: with_blobs.then(|| blobs.clone() as Arc<dyn chatbox_core::BlobStore>),
         transcriber: with_transcriber
             .then(|| whisper.clone() as Arc<dyn chatbox_core::LlmProvider>),
+        broker: None,
     };
     World {
         engine: Engine::new(deps, config),

@@ -11,6 +11,7 @@ mod handoff;
 mod harness;
 mod lifecycle;
 mod notify;
+mod replicas;
 mod replies;
 mod sessions;
 mod streams;

@@ -33,6 +33,7 @@ fn staff(store: Arc<MemoryStore>) -> Staff {
             admin_panel_url: None,
             blobs: None,
             transcriber: None,
+            broker: None,
         },
         EngineConfig {
             notify_retry_secs: 60,
@@ -191,6 +192,7 @@ async fn without_a_channel_the_user_is_told_nobody_is_notified() {
         admin_panel_url: None,
         blobs: None,
         transcriber: None,
+        broker: None,
     };
     let engine = Engine::new(deps, EngineConfig::default());
     let mut c = engine

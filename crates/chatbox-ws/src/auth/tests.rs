@@ -26,15 +26,17 @@ fn verifier() -> JwtVerifier {
 
 #[test]
 fn a_valid_token_gives_the_identity() {
+    // One reading of the clock: two could straddle a second.
+    let exp = now() + 60;
     let t = token(
         Algorithm::HS256,
-        json!({"user_id": "u1", "roles": ["chat_admin"], "name": "Ana", "exp": now() + 60}),
+        json!({"user_id": "u1", "roles": ["chat_admin"], "name": "Ana", "exp": exp}),
     );
     let v = verifier().verify(&t).unwrap();
     assert_eq!(v.identity.user_id.as_str(), "u1");
     assert_eq!(v.identity.name, "Ana");
     assert!(v.identity.is_admin());
-    assert_eq!(v.expires_at, Some(now() + 60));
+    assert_eq!(v.expires_at, Some(exp));
 }
 
 #[test]

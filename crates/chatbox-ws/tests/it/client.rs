@@ -81,6 +81,7 @@ async fn serve_inner(
             admin_panel_url: None,
             blobs: Some(blobs.clone()),
             transcriber: None,
+            broker: None,
         },
         engine_config,
     );

@@ -14,6 +14,7 @@ const NOTIFICATIONS: &str = "Notifications";
 const PROVIDERS: &str = "LLM providers";
 const LOGGING: &str = "Logging";
 const FEATURES: &str = "Features";
+const REPLICAS: &str = "Replicas";
 
 /// The sections of the reference, in order.
 pub const GROUPS: &[Group] = &[
@@ -65,6 +66,13 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: LOGGING,
         intro: "Logs go to standard output only.",
+    },
+    Group {
+        name: REPLICAS,
+        intro: "Several replicas without sticky sessions share a NATS server with JetStream: \
+                on when `NATS_URL` is set, and then `MONGO_URI` is required (one store for all). \
+                Every replica of a deployment needs the same `NATS_PREFIX` and \
+                `NATS_LEASE_TTL`.",
     },
     Group {
         name: FEATURES,
@@ -373,6 +381,82 @@ pub const SETTINGS: &[Setting] = &[
         default: "",
         unit: "text",
         about: "A system prompt sent to the model with every conversation.",
+    },
+    // Replicas
+    Setting {
+        group: REPLICAS,
+        env: "NATS_URL",
+        file: "",
+        go_file: &[],
+        default: "",
+        unit: "`nats://`, `tls://`, `ws://` or `wss://` URL(s), comma-separated",
+        about: "The NATS server(s), JetStream enabled; may carry `user:password@` or \
+                `token@`. Unset: one replica, everything in process.",
+    },
+    Setting {
+        group: REPLICAS,
+        env: "NATS_CREDS",
+        file: "",
+        go_file: &[],
+        default: "",
+        unit: "path",
+        about: "A NATS `.creds` file (user JWT and NKey seed) to authenticate with.",
+    },
+    Setting {
+        group: REPLICAS,
+        env: "NATS_TLS_CA",
+        file: "",
+        go_file: &[],
+        default: "",
+        unit: "path",
+        about: "PEM CA certificates to trust for TLS to NATS.",
+    },
+    Setting {
+        group: REPLICAS,
+        env: "NATS_REQUIRE_TLS",
+        file: "",
+        go_file: &[],
+        default: "false",
+        unit: "true/false",
+        about: "Refuse a NATS server without TLS.",
+    },
+    Setting {
+        group: REPLICAS,
+        env: "NATS_PREFIX",
+        file: "",
+        go_file: &[],
+        default: "chatbox",
+        unit: "name (`A-Z a-z 0-9 - _`)",
+        about: "Names the deployment's lease bucket, frame stream and subjects.",
+    },
+    Setting {
+        group: REPLICAS,
+        env: "NATS_LEASE_TTL",
+        file: "",
+        go_file: &[],
+        default: "10s",
+        unit: "duration",
+        about: "How long a dead replica keeps its sessions: they move after this.",
+    },
+    Setting {
+        group: REPLICAS,
+        env: "NATS_HISTORY",
+        file: "",
+        go_file: &[],
+        default: "2048",
+        unit: "frames",
+        about: "Frames kept per session in NATS for resume on any replica (default: the \
+                replay window).",
+    },
+    Setting {
+        group: REPLICAS,
+        env: "CHATBOX_REPLICA",
+        file: "",
+        go_file: &[],
+        default: "",
+        unit: "name",
+        about: "This replica's name (unset: `HOSTNAME`, else `chatbox`); a random suffix per \
+                process is added.",
     },
     // Store
     Setting {

@@ -33,6 +33,10 @@ const NOT_ENV: &[(&str, &str)] = &[
     ("MIB", "a size suffix"),
     ("GIB", "a size suffix"),
     (
+        "HOSTNAME",
+        "set by the platform (a pod's name): the default replica name",
+    ),
+    (
         "LLM_",
         "the prefix by which providers.rs tells an environment source from a file one",
     ),
@@ -317,6 +321,7 @@ fn defaults_are_the_ones_the_code_uses() {
             ("SMS_AUTH_TOKEN", "token"),
             ("SMS_FROM_NUMBER", "+15550100"),
             ("ADMIN_PHONES", "+15550101"),
+            ("NATS_URL", "nats://nats:4222"),
         ]),
     )
     .expect("a minimal production configuration loads");
@@ -523,6 +528,13 @@ fn defaults_are_the_ones_the_code_uses() {
     d.number("ENABLE_FILE_UPLOADS", prod.features.file_uploads);
     d.number("ENABLE_VOICE_MESSAGES", prod.features.voice_messages);
 
+    let nats = prod.broker.as_ref().expect("NATS_URL turns the broker on");
+    d.text("NATS_REQUIRE_TLS", &nats.require_tls.to_string());
+    d.text("NATS_PREFIX", &nats.prefix);
+    d.duration("NATS_LEASE_TTL", nats.lease_ttl);
+    d.number("NATS_HISTORY", nats.history);
+    assert!(nats.replica.starts_with("chatbox-"), "{}", nats.replica);
+    d.unset("CHATBOX_REPLICA", true);
     d.finish();
 }
 

@@ -157,6 +157,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn credentials_are_hidden_in_every_spelling_of_a_url() {
+        assert_eq!(
+            without_userinfo("nats://ann:secret@a:4222,tok3n@b:4222,c:4222"),
+            "nats://<redacted>@a:4222,<redacted>@b:4222,c:4222"
+        );
+        assert_eq!(without_userinfo("nats://a:4222"), "nats://a:4222");
+    }
+
+    #[test]
     fn the_default_needs_only_a_replica_name() {
         let problems = NatsConfig::default().problems();
         let keys: Vec<&str> = problems.iter().map(|p| p.key).collect();

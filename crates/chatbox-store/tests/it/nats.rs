@@ -495,3 +495,14 @@ async fn a_deleted_log_stream_or_a_server_without_jetstream_is_an_error_not_a_pa
     let _ = plain.wait();
     assert!(refused.is_err(), "no JetStream: {refused:?}");
 }
+
+#[tokio::test]
+async fn an_unreadable_creds_file_is_a_configuration_error() {
+    let mut cfg = config("nats://127.0.0.1:9".into(), "creds", "a");
+    cfg.credentials = Some(temp_dir("nats-creds").join("missing.creds"));
+    let refused = NatsBroker::connect(cfg).await;
+    assert!(
+        matches!(refused, Err(BrokerError::Backend(_))),
+        "{refused:?}"
+    );
+}

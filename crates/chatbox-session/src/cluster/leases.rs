@@ -173,6 +173,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lease_is_released_by_key_whatever_its_token() {
+        let a = MemoryBroker::new("a", Duration::from_secs(60), 4);
+        let leases = Leases::new(Arc::new(a.clone()));
+        let _lost = leases.hold(lease(&a, "k").await);
+        leases.release_key("k").await;
+        leases.release_key("never held").await;
+        assert_eq!(leases.len(), 0);
+        let b = a.replica("b");
+        assert!(matches!(b.acquire("k").await.unwrap(), Acquired::Mine(_)));
+    }
+
+    #[tokio::test]
     async fn a_lease_not_renewed_for_a_ttl_is_reported_lost() {
         let a = MemoryBroker::new("a", Duration::from_millis(100), 4);
         let leases = Leases::new(Arc::new(a.clone()));

@@ -220,6 +220,35 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn frames_the_broker_refuses_are_dropped_after_the_retries_and_the_rest_go_on() {
+        use chatbox_core::testing::MemoryBroker;
+        let hub = MemoryBroker::new("hub", Duration::from_secs(60), 16);
+        let a = hub.replica("a");
+        let session = SessionId::parse("s1").unwrap();
+        let (tap, task) = LogTap::new(Arc::new(a.clone()), session.clone(), 3);
+        let task = tokio::spawn(task);
+        hub.kill("a");
+        tap.push(1, &Arc::from("{\"n\":1}"));
+        drop(tap);
+        task.await.unwrap();
+        assert_eq!(
+            hub.last(&session).await.unwrap(),
+            None,
+            "nothing reached the log"
+        );
+        // A live writer's frames land in order.
+        let b = hub.replica("b");
+        let (tap, task) = LogTap::new(Arc::new(b), session.clone(), 4);
+        let task = tokio::spawn(task);
+        for seq in 1..=3 {
+            tap.push(seq, &Arc::from(format!("{{\"n\":{seq}}}").as_str()));
+        }
+        drop(tap);
+        task.await.unwrap();
+        assert_eq!(hub.last(&session).await.unwrap().map(|f| f.seq), Some(3));
+    }
+
     #[test]
     fn a_new_owner_continues_after_the_log_and_sees_a_cut_reply() {
         assert_eq!(Inherited::from_last(None).first_seq, 1);

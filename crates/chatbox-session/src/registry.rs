@@ -38,6 +38,22 @@ impl TaskStatus {
                 .compare_exchange(0, ms.max(1), Ordering::Relaxed, Ordering::Relaxed);
     }
 
+    /// Records whether the task is `idle` now, keeping in `since` when it became idle (reset
+    /// when it is busy again); changes are published only when the state flips.
+    pub(crate) fn track(&self, idle: bool, since: &mut Option<tokio::time::Instant>) {
+        match (idle, *since) {
+            (true, None) => {
+                *since = Some(tokio::time::Instant::now());
+                self.set_idle();
+            }
+            (false, Some(_)) => {
+                *since = None;
+                self.set_busy();
+            }
+            _ => {}
+        }
+    }
+
     /// Records that the task is busy.
     pub(crate) fn set_busy(&self) {
         self.idle_since_ms.store(0, Ordering::Relaxed);

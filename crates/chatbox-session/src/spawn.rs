@@ -99,16 +99,7 @@ impl Engine {
         );
         let span =
             tracing::info_span!(parent: None, "session", id = %session.id, user = %session.user_id);
-        self.shared
-            .tracker
-            .spawn(tracing::Instrument::instrument(task.run(rx), span));
-        registry.insert(
-            session.id.clone(),
-            session.user_id.clone(),
-            tx.clone(),
-            status,
-        );
-        tx
+        self.register(registry, session, (tx, status), task.run(rx), span)
     }
 
     fn spawn_proxy(
@@ -129,9 +120,21 @@ impl Engine {
             Arc::clone(&status),
         );
         let span = tracing::info_span!(parent: None, "proxy", id = %session.id);
+        self.register(registry, session, (tx, status), task.run(rx), span)
+    }
+
+    /// Runs a session's task (owner or proxy) and registers its mailbox.
+    fn register(
+        &self,
+        registry: &mut Registry,
+        session: &Session,
+        (tx, status): (mpsc::Sender<Command>, Arc<TaskStatus>),
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+        span: tracing::Span,
+    ) -> mpsc::Sender<Command> {
         self.shared
             .tracker
-            .spawn(tracing::Instrument::instrument(task.run(rx), span));
+            .spawn(tracing::Instrument::instrument(task, span));
         registry.insert(
             session.id.clone(),
             session.user_id.clone(),

@@ -182,17 +182,7 @@ impl SessionTask {
         self.end_cut_reply();
         let reason = loop {
             let idle = self.fanout.connections() == 0 && !self.busy();
-            match (idle, idle_since) {
-                (true, None) => {
-                    idle_since = Some(Instant::now());
-                    self.status.set_idle();
-                }
-                (false, Some(_)) => {
-                    idle_since = None;
-                    self.status.set_busy();
-                }
-                _ => {}
-            }
+            self.status.track(idle, &mut idle_since);
             let admin_here = self
                 .state
                 .assistant()

@@ -136,17 +136,7 @@ impl ProxyTask {
         loop {
             self.conns.retain(|c| c.sink.is_open());
             let idle = self.conns.is_empty() && self.joining.is_empty() && self.calls.is_empty();
-            match (idle, idle_since) {
-                (true, None) => {
-                    idle_since = Some(Instant::now());
-                    self.status.set_idle();
-                }
-                (false, Some(_)) => {
-                    idle_since = None;
-                    self.status.set_busy();
-                }
-                _ => {}
-            }
+            self.status.track(idle, &mut idle_since);
             tokio::select! {
                 biased;
                 () = &mut abort => return CloseReason::ShuttingDown,

@@ -23,6 +23,11 @@ struct Replicas {
 }
 
 fn replicas(names: &[&str]) -> Replicas {
+    replicas_with(names, &[])
+}
+
+/// Replicas whose engines notify staff through `notifiers`.
+fn replicas_with(names: &[&str], notifiers: &[Arc<dyn chatbox_core::Notifier>]) -> Replicas {
     let hub = MemoryBroker::new("hub", Duration::from_millis(600), 256);
     let store = Arc::new(MemoryStore::new());
     let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
@@ -32,7 +37,7 @@ fn replicas(names: &[&str]) -> Replicas {
             let deps = EngineDeps {
                 store: store.clone(),
                 providers: vec![llm.clone()],
-                notifiers: vec![],
+                notifiers: notifiers.to_vec(),
                 admin_panel_url: None,
                 blobs: None,
                 transcriber: None,
@@ -47,6 +52,16 @@ fn replicas(names: &[&str]) -> Replicas {
         store,
         llm,
     }
+}
+
+/// `u1` on the first engine (which then owns the new session) and on the second, both past
+/// their `connection_status`.
+async fn two_devices(engines: &[Engine]) -> (Connection, Connection) {
+    let mut on_a = connect(&engines[0], user("u1"), ConnectRequest::default()).await;
+    next(&mut on_a).await;
+    let mut on_b = connect(&engines[1], user("u1"), join(&on_a, false)).await;
+    next(&mut on_b).await;
+    (on_a, on_b)
 }
 
 fn join(c: &Connection, watch: bool) -> ConnectRequest {
@@ -115,10 +130,7 @@ async fn an_admin_on_another_replica_takes_over_and_no_ai_frame_follows() {
     let r = replicas(&["a", "b", "c"]);
     let (tx, script) = Script::channel();
     r.llm.push(script);
-    let mut on_a = connect(&r.engines[0], user("u1"), ConnectRequest::default()).await;
-    next(&mut on_a).await;
-    let mut on_b = connect(&r.engines[1], user("u1"), join(&on_a, false)).await;
-    next(&mut on_b).await;
+    let (mut on_a, mut on_b) = two_devices(&r.engines).await;
     say(&on_a, "help");
     until(&mut on_b, "loading", false).await;
     tx.unbounded_send(Ok(Chunk::Text("Let me ".into())))
@@ -200,10 +212,7 @@ async fn when_the_owner_dies_its_client_resumes_elsewhere_and_learns_the_reply_w
     let r = replicas(&["a", "b"]);
     let (tx, script) = Script::channel();
     r.llm.push(script);
-    let mut on_a = connect(&r.engines[0], user("u1"), ConnectRequest::default()).await;
-    next(&mut on_a).await;
-    let mut on_b = connect(&r.engines[1], user("u1"), join(&on_a, false)).await;
-    next(&mut on_b).await;
+    let (on_a, mut on_b) = two_devices(&r.engines).await;
     say(&on_b, "tell me");
     tx.unbounded_send(Ok(Chunk::Text("Half a ".into())))
         .unwrap();
@@ -306,10 +315,7 @@ async fn typing_errors_and_a_release_cross_replicas() {
 async fn a_gap_in_the_log_sends_relayed_clients_to_resume() {
     let r = replicas(&["a", "b"]);
     r.llm.push(Script::reply(["ok"]));
-    let mut on_a = connect(&r.engines[0], user("u1"), ConnectRequest::default()).await;
-    next(&mut on_a).await;
-    let mut on_b = connect(&r.engines[1], user("u1"), join(&on_a, false)).await;
-    next(&mut on_b).await;
+    let (on_a, mut on_b) = two_devices(&r.engines).await;
     say(&on_b, "hi");
     let frames = until(&mut on_b, "ai_response", true).await;
     let seq = frames.last().unwrap()["seq"].as_u64().unwrap();
@@ -365,10 +371,7 @@ async fn connection_slots_are_counted_for_the_deployment() {
 #[tokio::test]
 async fn a_proxy_whose_owner_is_gone_sends_its_clients_to_reconnect() {
     let r = replicas(&["a", "b"]);
-    let mut on_a = connect(&r.engines[0], user("u1"), ConnectRequest::default()).await;
-    next(&mut on_a).await;
-    let mut on_b = connect(&r.engines[1], user("u1"), join(&on_a, false)).await;
-    next(&mut on_b).await;
+    let (on_a, mut on_b) = two_devices(&r.engines).await;
     // The owner's task ends (its replica shuts down): its proxies hear `Gone`.
     r.engines[0].shutdown(Duration::from_secs(5)).await;
     let (_, reason) = closed(&mut on_b).await;
@@ -384,29 +387,10 @@ async fn a_proxy_whose_owner_is_gone_sends_its_clients_to_reconnect() {
 
 #[tokio::test]
 async fn a_help_request_on_another_replica_notifies_staff_once() {
-    let hub = MemoryBroker::new("hub", Duration::from_millis(600), 256);
-    let store = Arc::new(MemoryStore::new());
-    let llm = Arc::new(ScriptedLlm::new("gpt", "GPT"));
     let staff = Arc::new(chatbox_core::testing::RecordingNotifier::new("smtp"));
-    let engines: Vec<Engine> = ["a", "b"]
-        .iter()
-        .map(|name| {
-            let deps = EngineDeps {
-                store: store.clone(),
-                providers: vec![llm.clone()],
-                notifiers: vec![staff.clone()],
-                admin_panel_url: None,
-                blobs: None,
-                transcriber: None,
-                broker: Some(Arc::new(hub.replica(name))),
-            };
-            Engine::new(deps, EngineConfig::default())
-        })
-        .collect();
-    let mut on_a = connect(&engines[0], user("u1"), ConnectRequest::default()).await;
-    next(&mut on_a).await;
-    let mut on_b = connect(&engines[1], user("u1"), join(&on_a, false)).await;
-    next(&mut on_b).await;
+    let notifier: Arc<dyn chatbox_core::Notifier> = staff.clone();
+    let r = replicas_with(&["a", "b"], std::slice::from_ref(&notifier));
+    let (_on_a, mut on_b) = two_devices(&r.engines).await;
     on_b.handle(frame(
         serde_json::json!({"type": "help_request", "content": "a human, please"}),
     ));

@@ -468,31 +468,12 @@ async fn a_deleted_log_stream_or_a_server_without_jetstream_is_an_error_not_a_pa
     assert!(broker.last(&s).await.is_err(), "the stream is gone");
     assert!(broker.read(&s).await.is_err(), "the stream is gone");
 
-    // A server without JetStream: the broker cannot create its bucket and stream.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut plain = Command::new(nats_server_program())
-        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "nats-server starts"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut cfg = config(format!("nats://127.0.0.1:{port}"), "nojs", "a");
+    // A server without JetStream (the later flag wins): the broker cannot create its bucket
+    // and stream.
+    let plain = OwnServer::start(&["-js=false"]).await;
+    let mut cfg = config(plain.url(""), "nojs", "a");
     cfg.op_timeout = Duration::from_secs(2);
     let refused = NatsBroker::connect(cfg).await;
-    let _ = plain.kill();
-    let _ = plain.wait();
     assert!(refused.is_err(), "no JetStream: {refused:?}");
 }
 

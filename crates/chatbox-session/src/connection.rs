@@ -1,20 +1,21 @@
 //! A connection's view of the engine: the edge reads frames to write from a [`Connection`] and
 //! hands it validated client frames; the session side holds a `Sink` per connection.
 //!
-//! Each connection has a bounded queue of session frames. When the session cannot enqueue a frame
+//! Each connection has a bounded queue of session frames (`outbox`, which allocates nothing while
+//! empty). When the session cannot enqueue a frame
 //! because the queue is full, it records [`CloseReason::SlowConsumer`] and drops the sink: the
 //! connection's next [`Connection::recv`] returns that reason and the edge closes with 1013. A
 //! frame is never skipped while the connection stays open.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use chatbox_core::protocol::{ClientFrame, Envelope, ErrorCode, PongFrame};
 use chatbox_core::{Identity, SessionId};
 use chrono::Utc;
 use tokio::sync::mpsc;
 
+use crate::outbox::Outbox;
 use crate::task::{Command, Input};
 
 /// A connection id, unique within the process.
@@ -79,53 +80,36 @@ pub enum Outbound {
     Close(CloseReason),
 }
 
-#[derive(Debug, Default)]
-pub(crate) struct CloseSlot(Mutex<Option<CloseReason>>);
-
-impl CloseSlot {
-    fn set(&self, reason: CloseReason) {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.get_or_insert(reason);
-    }
-
-    fn get(&self) -> Option<CloseReason> {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// The session side of a connection.
 #[derive(Debug)]
 pub(crate) struct Sink {
     pub(crate) id: ConnId,
     /// Who is connected (an admin's sinks tell whether the assisting admin is still there).
     pub(crate) user: chatbox_core::UserId,
-    tx: mpsc::Sender<Arc<str>>,
-    close: Arc<CloseSlot>,
+    queue: Arc<Outbox>,
 }
 
 impl Sink {
     /// Enqueues a frame; false when the connection must be dropped (overflowed or gone).
     pub(crate) fn send(&self, frame: &Arc<str>) -> bool {
-        match self.tx.try_send(Arc::clone(frame)) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close.set(CloseReason::SlowConsumer);
-                crate::metrics::slow_consumer_closed();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+        self.queue.push_live(frame)
     }
 
     /// False once the connection has gone (its `Connection` was dropped), even when its `Detach`
     /// was lost.
     pub(crate) fn is_open(&self) -> bool {
-        !self.tx.is_closed()
+        self.queue.is_open()
     }
 
     /// Marks why the connection ends; the caller then drops the sink.
     pub(crate) fn close(&self, reason: CloseReason) {
-        self.close.set(reason);
+        self.queue.set_reason(reason);
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.queue.session_gone();
     }
 }
 
@@ -136,18 +120,9 @@ pub struct Connection {
     session_id: SessionId,
     identity: Identity,
     participant: Participant,
-    backlog: VecDeque<Arc<str>>,
-    rx: mpsc::Receiver<Arc<str>>,
-    close: Arc<CloseSlot>,
+    queue: Arc<Outbox>,
     mailbox: mpsc::Sender<Command>,
-    direct_tx: mpsc::Sender<Arc<str>>,
-    direct_rx: mpsc::Receiver<Arc<str>>,
 }
-
-/// Room for errors a connection generates about its own frames (bad frames, a full session
-/// mailbox). A client that floods faster than it reads loses the excess error replies, which
-/// are about its own flood; session frames are never dropped this way.
-const DIRECT_QUEUE: usize = 64;
 
 impl Connection {
     /// A new connection and its sink with a queue of `capacity` frames.
@@ -158,27 +133,20 @@ impl Connection {
         capacity: usize,
         mailbox: mpsc::Sender<Command>,
     ) -> (Self, Sink) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let close = Arc::new(CloseSlot::default());
+        let queue = Outbox::new(capacity);
         let id = next_conn_id();
         let sink = Sink {
             id,
             user: identity.user_id.clone(),
-            tx,
-            close: Arc::clone(&close),
+            queue: Arc::clone(&queue),
         };
-        let (direct_tx, direct_rx) = mpsc::channel(DIRECT_QUEUE);
         let conn = Self {
             id,
             session_id,
             identity,
             participant,
-            backlog: VecDeque::new(),
-            rx,
-            close,
+            queue,
             mailbox,
-            direct_tx,
-            direct_rx,
         };
         (conn, sink)
     }
@@ -200,49 +168,17 @@ impl Connection {
 
     /// Sets the frames that precede every live frame (status, then the replay).
     pub(crate) fn set_backlog(&mut self, frames: Vec<Arc<str>>) {
-        self.backlog = frames.into();
+        self.queue.set_backlog(frames);
     }
 
     /// The next frame to write, or the reason to close. Cancel-safe.
     pub async fn recv(&mut self) -> Outbound {
-        if let Some(frame) = self.next_backlog() {
-            return Outbound::Frame(frame);
-        }
-        tokio::select! {
-            biased;
-            Some(frame) = self.direct_rx.recv() => Outbound::Frame(frame),
-            frame = self.rx.recv() => match frame {
-                Some(frame) => Outbound::Frame(frame),
-                None => Outbound::Close(self.close.get().unwrap_or(CloseReason::ShuttingDown)),
-            },
-        }
-    }
-
-    /// The next frame of the backlog (status and replay), which precedes every live frame.
-    fn next_backlog(&mut self) -> Option<Arc<str>> {
-        let frame = self.backlog.pop_front()?;
-        if self.backlog.is_empty() {
-            // A long replay's buffer is not kept for the connection's lifetime.
-            self.backlog = VecDeque::new();
-        }
-        Some(frame)
+        std::future::poll_fn(|cx| self.queue.poll_recv(cx)).await
     }
 
     /// The next frame to write if one is ready now (a writer gathering a burst into one write).
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        if let Some(frame) = self.next_backlog() {
-            return Some(Outbound::Frame(frame));
-        }
-        if let Ok(frame) = self.direct_rx.try_recv() {
-            return Some(Outbound::Frame(frame));
-        }
-        match self.rx.try_recv() {
-            Ok(frame) => Some(Outbound::Frame(frame)),
-            Err(mpsc::error::TryRecvError::Empty) => None,
-            Err(mpsc::error::TryRecvError::Disconnected) => Some(Outbound::Close(
-                self.close.get().unwrap_or(CloseReason::ShuttingDown),
-            )),
-        }
+        self.queue.try_recv()
     }
 
     /// A cloneable handle for passing client frames in, for the task that reads the socket
@@ -254,7 +190,7 @@ impl Connection {
             identity: self.identity.clone(),
             participant: self.participant,
             mailbox: self.mailbox.clone(),
-            direct: self.direct_tx.clone(),
+            direct: Arc::clone(&self.queue),
             pong: PongFrame::new(&self.session_id),
         }
     }
@@ -283,7 +219,7 @@ pub struct Inputs {
     identity: Identity,
     participant: Participant,
     mailbox: mpsc::Sender<Command>,
-    direct: mpsc::Sender<Arc<str>>,
+    direct: Arc<Outbox>,
     pong: PongFrame,
 }
 
@@ -307,14 +243,14 @@ impl Inputs {
     pub fn direct_error(&self, code: ErrorCode, message: &str) {
         crate::metrics::message_error();
         let env = Envelope::error(code, message, Utc::now()).with_session(&self.session_id);
-        let _ = self.direct.try_send(Arc::from(env.encode()));
+        self.direct.push_direct(Arc::from(env.encode()));
     }
 
     /// Queues `pong` (from [`Inputs::pong_frame`]) for this connection only, when the edge
     /// cannot write it itself. Pings need no session state, so they skip the session task;
     /// awaiting a full queue pushes back on the reader rather than dropping the answer.
     pub async fn queue_pong(&self, pong: String) {
-        let _ = self.direct.send(Arc::from(pong)).await;
+        self.direct.push_direct_wait(Arc::from(pong)).await;
     }
 
     /// The `pong` answering an application `ping` now.
@@ -335,6 +271,7 @@ impl Inputs {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.queue.reader_gone();
         let _ = self.mailbox.try_send(Command::Detach { conn: self.id });
     }
 }

@@ -40,6 +40,7 @@ mod history;
 mod inputs;
 mod metrics;
 mod ops;
+mod outbox;
 mod rate_limit;
 mod registry;
 mod replay;

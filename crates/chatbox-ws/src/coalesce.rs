@@ -3,14 +3,19 @@
 //! while the server was busy) costs one syscall instead of one per frame, while a lone frame
 //! costs what it did (it is flushed at once).
 //!
-//! Guarantees: bytes leave in the order written; nothing is sent before `flush` unless the
-//! buffer reaches [`LIMIT`] (then it is written out first, so memory stays bounded); an idle
-//! connection keeps at most [`KEEP`] bytes of buffer, none when it was never used.
+//! Frames are encoded straight into that buffer (`put`, which never waits), so only the flush is
+//! a socket operation.
+//!
+//! Guarantees: bytes leave in the order put; nothing is sent before `flush`; `put` reports when
+//! the buffer reaches [`LIMIT`] (the caller flushes before putting more, so memory stays
+//! bounded); an idle connection keeps at most [`KEEP`] bytes of buffer, none when it was never
+//! used.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use fastwebsockets::Frame;
 use tokio::io::AsyncWrite;
 
 /// Buffered bytes that force a write before more are taken.
@@ -18,7 +23,7 @@ pub(crate) const LIMIT: usize = 64 * 1024;
 /// The largest buffer kept after a flush.
 pub(crate) const KEEP: usize = 4 * 1024;
 
-/// An `AsyncWrite` that buffers until flushed.
+/// A socket's write side that gathers frames until flushed.
 #[derive(Debug)]
 pub(crate) struct Coalesce<W> {
     inner: W,
@@ -35,7 +40,18 @@ impl<W: AsyncWrite + Unpin> Coalesce<W> {
         }
     }
 
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Appends a server frame (never masked), header and payload, without waiting. True when
+    /// the buffer has reached [`LIMIT`]: flush before putting more.
+    pub(crate) fn put(&mut self, mut frame: Frame<'_>) -> bool {
+        let mut head = [0u8; MAX_HEAD];
+        let n = frame.fmt_head(&mut head);
+        self.buf.extend_from_slice(&head[..n]);
+        self.buf.extend_from_slice(&frame.payload);
+        self.buf.len() >= LIMIT
+    }
+
+    /// Sends everything put so far.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.written < self.buf.len() {
             let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.buf[self.written..]))?;
             if n == 0 {
@@ -48,91 +64,73 @@ impl<W: AsyncWrite + Unpin> Coalesce<W> {
         if self.buf.capacity() > KEEP {
             self.buf = Vec::new();
         }
-        Poll::Ready(Ok(()))
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    /// [`Coalesce::poll_flush`] as a future.
+    pub(crate) async fn flush(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
     }
 }
 
-impl<W: AsyncWrite + Unpin> AsyncWrite for Coalesce<W> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.buf.len() >= LIMIT {
-            ready!(this.poll_drain(cx))?;
-        }
-        this.buf.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if this.buf.len() >= LIMIT {
-            ready!(this.poll_drain(cx))?;
-        }
-        let mut n = 0;
-        for b in bufs {
-            this.buf.extend_from_slice(b);
-            n += b.len();
-        }
-        Poll::Ready(Ok(n))
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        ready!(this.poll_drain(cx))?;
-        Pin::new(&mut this.inner).poll_shutdown(cx)
-    }
-}
+/// The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask (never set here).
+const MAX_HEAD: usize = 16;
 
 #[cfg(test)]
 mod tests {
+    use fastwebsockets::{OpCode, Payload, WebSocket};
     use futures::FutureExt;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
 
     use super::*;
 
     #[tokio::test]
-    async fn writes_leave_in_order_at_flush_and_a_full_buffer_is_written_out_first() {
+    async fn frames_leave_in_order_at_flush_and_a_full_buffer_says_so() {
         let (client, mut server) = tokio::io::duplex(1 << 20);
         let mut w = Coalesce::new(client);
-        w.write_all(b"one ").await.unwrap();
-        w.write_all(b"two").await.unwrap();
-        let mut got = [0u8; 7];
+        assert!(!w.put(Frame::text(Payload::Borrowed(b"one"))));
+        assert!(!w.put(Frame::new(
+            true,
+            OpCode::Ping,
+            None,
+            Payload::Borrowed(b"hb")
+        )));
+        let mut got = [0u8; 1];
         assert!(
             server.read(&mut got).now_or_never().is_none(),
             "nothing is sent before the flush"
         );
         w.flush().await.unwrap();
-        server.read_exact(&mut got).await.unwrap();
-        assert_eq!(&got, b"one two");
         assert!(w.buf.capacity() <= KEEP);
 
-        let big = vec![7u8; LIMIT + 10];
-        w.write_all(&big).await.unwrap();
-        w.write_all(b"tail").await.unwrap();
-        let mut first = vec![0u8; LIMIT + 10];
-        server.read_exact(&mut first).await.unwrap();
-        assert_eq!(first, big, "a full buffer goes out before more is taken");
+        let big = vec![b'x'; LIMIT];
+        assert!(
+            w.put(Frame::text(Payload::Borrowed(&big))),
+            "a full buffer says so"
+        );
         w.flush().await.unwrap();
         assert!(w.buf.capacity() <= KEEP, "a large buffer is not kept");
-        let mut tail = [0u8; 4];
-        server.read_exact(&mut tail).await.unwrap();
-        assert_eq!(&tail, b"tail");
+        assert!(!w.put(Frame::close(1000, b"")));
+        w.flush().await.unwrap();
+        drop(w);
+
+        // A WebSocket client reads exactly those frames.
+        let mut ws = WebSocket::after_handshake(server, fastwebsockets::Role::Client);
+        ws.set_auto_pong(false);
+        ws.set_auto_close(false);
+        let mut frames = Vec::new();
+        for _ in 0..4 {
+            let f = ws.read_frame().await.unwrap();
+            frames.push((f.opcode, f.payload.len()));
+        }
+        assert_eq!(
+            frames,
+            [
+                (OpCode::Text, 3),
+                (OpCode::Ping, 2),
+                (OpCode::Text, LIMIT),
+                (OpCode::Close, 2)
+            ]
+        );
     }
 }

@@ -11,16 +11,26 @@ use std::time::Duration;
 
 use chatbox_core::protocol::Envelope;
 use chrono::Utc;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocket};
+use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::coalesce::Coalesce;
 use crate::conn_limit::Slot;
 use crate::router::Edge;
-use crate::ws::write;
+use crate::ws::{flush, write};
 
 type Io = TokioIo<Upgraded>;
+
+/// Writes one frame and sends it at once; false when the connection must be dropped.
+async fn send(
+    wr: &mut Coalesce<tokio::io::WriteHalf<Io>>,
+    frame: Frame<'_>,
+    limit: Duration,
+) -> bool {
+    write(wr, frame, limit).await && flush(wr, limit).await
+}
 
 /// What the reading half tells the writer.
 enum Control {
@@ -33,7 +43,9 @@ enum Control {
 pub(crate) async fn serve(ws: WebSocket<Io>, edge: Edge, slot: Slot) {
     let mut events = edge.engine().subscribe_events();
     let shutdown = edge.engine().shutting_down();
-    let (mut rd, mut wr) = ws.split(tokio::io::split);
+    let (rd, w) = tokio::io::split(ws.into_inner());
+    let (mut rd, _) = fastwebsockets::after_handshake_split(rd, tokio::io::sink(), Role::Server);
+    let mut wr = Coalesce::new(w);
     rd.set_auto_close(false);
     rd.set_auto_pong(false);
     let limit = Duration::from_secs(edge.config().write_timeout_secs.max(1));
@@ -57,7 +69,7 @@ pub(crate) async fn serve(ws: WebSocket<Io>, edge: Edge, slot: Slot) {
     let mut hello = Envelope::notification("Subscribed to session events", Utc::now());
     hello.set_meta("feed", "events");
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + ping, ping);
-    let mut ok = write(
+    let mut ok = send(
         &mut wr,
         Frame::text(Payload::Owned(hello.encode().into_bytes())),
         limit,
@@ -67,30 +79,30 @@ pub(crate) async fn serve(ws: WebSocket<Io>, edge: Edge, slot: Slot) {
         ok = tokio::select! {
             biased;
             () = shutdown.cancelled() => {
-                write(&mut wr, Frame::close(1001, b"server shutting down"), limit).await;
+                send(&mut wr, Frame::close(1001, b"server shutting down"), limit).await;
                 break;
             }
             control = ctl.recv() => match control {
-                Some(Control::Pong(payload)) => write(&mut wr, Frame::pong(Payload::Owned(payload)), limit).await,
+                Some(Control::Pong(payload)) => send(&mut wr, Frame::pong(Payload::Owned(payload)), limit).await,
                 Some(Control::Close) | None => {
-                    write(&mut wr, Frame::close(1000, b""), limit).await;
+                    send(&mut wr, Frame::close(1000, b""), limit).await;
                     break;
                 }
             },
             event = events.recv() => match event {
                 Ok(event) => {
                     let text = event.envelope().encode();
-                    write(&mut wr, Frame::text(Payload::Owned(text.into_bytes())), limit).await
+                    send(&mut wr, Frame::text(Payload::Owned(text.into_bytes())), limit).await
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "admin event feed lagged; closing it");
-                    write(&mut wr, Frame::close(1013, b"events lagged: reload and reconnect"), limit).await;
+                    send(&mut wr, Frame::close(1013, b"events lagged: reload and reconnect"), limit).await;
                     break;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = heartbeat.tick() => {
-                write(&mut wr, Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"hb")), limit).await
+                send(&mut wr, Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"hb")), limit).await
             }
         };
     }

@@ -33,12 +33,14 @@ use axum::response::{IntoResponse, Response};
 use chatbox_core::SessionId;
 use chatbox_session::{ConnectRequest, Connection};
 use chrono::Utc;
-use fastwebsockets::{Frame, WebSocket, WebSocketRead, WebSocketWrite};
+use fastwebsockets::{Frame, WebSocket};
+use futures::FutureExt;
+use futures::channel::mpsc;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{ReadHalf, WriteHalf};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 
 use crate::auth::request_token;
 use crate::coalesce::Coalesce;
@@ -47,11 +49,12 @@ use crate::event_feed;
 use crate::router::Edge;
 
 mod reader;
+mod source;
 mod writer;
 
 use self::reader::Reader;
-pub(crate) use self::writer::write;
-use self::writer::{Timing, flush, write_loop};
+use self::writer::{Timing, write_loop};
+pub(crate) use self::writer::{flush, write};
 
 type Io = TokioIo<Upgraded>;
 
@@ -168,25 +171,31 @@ pub async fn upgrade(
     };
     let tracked = edge.clone();
     let span = tracing::info_span!(parent: None, "ws", user = %verified.identity.user_id);
-    let whole = tracing::Instrument::instrument(
-        async move {
-            match upgraded.await {
-                Ok(ws) => {
-                    serve(
-                        ws,
-                        edge,
-                        verified.identity,
-                        verified.expires_at,
-                        connect,
-                        slot,
-                    )
-                    .await
-                }
-                Err(e) => tracing::debug!(error = %e, "websocket upgrade did not complete"),
+    // Everything the opening needs is boxed, and freed once the connection is live: a task's
+    // future keeps room for what it captured for the task's whole life.
+    let opening = Box::new(Opening {
+        edge,
+        identity: verified.identity,
+        expires_at: verified.expires_at,
+        request: connect,
+        slot,
+    });
+    // Two phases chained, not one `async` block: a block would keep room for the opening's
+    // locals while the connection lives; `then` reuses it for the live phase.
+    let opening = async move {
+        let ws = match upgraded.await {
+            Ok(ws) => ws,
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket upgrade did not complete");
+                return None;
             }
-        },
-        span,
-    );
+        };
+        Box::pin(opening.open(ws)).await
+    };
+    let whole = opening
+        .then(|live| futures::future::OptionFuture::from(live.map(Live::run)))
+        .map(|_| ());
+    let whole = tracing::Instrument::instrument(whole, span);
     tracked.spawn_connection(whole);
     response.map(|_| Body::empty())
 }
@@ -234,78 +243,125 @@ struct Clocks {
 
 /// The write side of a connection's socket: frames gather in a buffer until flushed
 /// (`coalesce`). Shared by the writer task and, for pongs, the reader.
-type Wr = WebSocketWrite<Coalesce<WriteHalf<Io>>>;
+type Wr = Coalesce<WriteHalf<Io>>;
 
-async fn serve(
-    ws: WebSocket<Io>,
+/// A connection being opened: what it needs until it is attached to its session.
+struct Opening {
     edge: Edge,
     identity: chatbox_core::Identity,
     expires_at: Option<i64>,
     request: ConnectRequest,
     slot: Slot,
-) {
-    let user = identity.user_id.clone();
-    let (mut rd, mut wr) = ws.split(|io| {
-        let (r, w) = tokio::io::split(io);
-        (r, Coalesce::new(w))
-    });
-    // A frame's header and payload go straight into the coalescing buffer (one copy), whatever
-    // their size; fastwebsockets' own write buffer stays empty.
-    wr.set_writev(true);
-    wr.set_writev_threshold(0);
-    let write_limit = Duration::from_secs(edge.config().write_timeout_secs.max(1));
-    let connected = match Box::pin(edge.engine().connect(identity, request)).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(user = %user, error = %e, "connect refused");
-            let (code, reason) = match e {
-                chatbox_session::EngineError::ShuttingDown => (1001, "server shutting down"),
-                chatbox_session::EngineError::TooManySessions => {
-                    (1013, "too many live sessions; try again later")
-                }
-                _ => (1011, "could not open the session"),
-            };
-            let _ = write(&mut wr, Frame::close(code, reason.as_bytes()), write_limit).await
-                && flush(&mut wr, write_limit).await;
-            return;
+}
+
+impl Opening {
+    /// Attaches the connection to its session and starts its reader; `None` when the engine
+    /// refused it (the client then got a close frame saying why).
+    async fn open(self: Box<Self>, ws: WebSocket<Io>) -> Option<Live> {
+        let Self {
+            edge,
+            identity,
+            expires_at,
+            request,
+            slot,
+        } = *self;
+        let user = identity.user_id.clone();
+        // fastwebsockets reads only in bursts, through `source`; frames are written into the
+        // coalescing buffer (`coalesce`).
+        let (rd, w) = tokio::io::split(ws.into_inner());
+        let mut wr = Coalesce::new(w);
+        let write_limit = Duration::from_secs(edge.config().write_timeout_secs.max(1));
+        let connected = match Box::pin(edge.engine().connect(identity, request)).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(user = %user, error = %e, "connect refused");
+                let (code, reason) = match e {
+                    chatbox_session::EngineError::ShuttingDown => (1001, "server shutting down"),
+                    chatbox_session::EngineError::TooManySessions => {
+                        (1013, "too many live sessions; try again later")
+                    }
+                    _ => (1011, "could not open the session"),
+                };
+                let _ = write(&mut wr, Frame::close(code, reason.as_bytes()), write_limit).await
+                    && flush(&mut wr, write_limit).await;
+                return None;
+            }
+        };
+        let conn = connected.connection;
+        tracing::debug!(user = %user, session = %conn.session_id(), "websocket connected");
+        let cfg = edge.config();
+        let clocks = Arc::new(Clocks {
+            last_seen_ms: AtomicI64::new(Utc::now().timestamp_millis()),
+            token_expires: AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
+        });
+        let wr = Arc::new(Mutex::new(wr));
+        let (ctl_tx, ctl) = mpsc::channel(16);
+        let reader = Reader {
+            inputs: conn.inputs(),
+            ctl: ctl_tx,
+            clocks: Arc::clone(&clocks),
+            edge: edge.clone(),
+            max_message: cfg.max_message_size,
+            writer: Arc::clone(&wr),
+            write_limit,
+        };
+        let reader = spawn_reader(reader, rd);
+        let timing = Timing {
+            ping: Duration::from_secs(cfg.ping_interval_secs.max(1)),
+            silence_ms: i64::try_from(cfg.pong_timeout_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            grace_secs: i64::try_from(cfg.token_grace_secs).unwrap_or(i64::MAX),
+            write: write_limit,
+        };
+        Some(Live {
+            wr,
+            conn,
+            ctl,
+            clocks,
+            timing,
+            reader,
+            slot,
+            user,
+        })
+    }
+}
+
+/// A connection attached to its session: the writer's side of it (the reader is its own task).
+struct Live {
+    wr: Arc<Mutex<Wr>>,
+    conn: Connection,
+    ctl: mpsc::Receiver<Control>,
+    clocks: Arc<Clocks>,
+    timing: Timing,
+    reader: tokio::task::JoinHandle<()>,
+    /// Given back when the connection ends.
+    slot: Slot,
+    user: chatbox_core::UserId,
+}
+
+impl Live {
+    /// Writes until the connection ends. Not an `async fn`, which would keep the connection
+    /// twice in its task.
+    #[allow(clippy::manual_async_fn)] // deliberate: see above
+    fn run(mut self) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            write_loop(
+                &self.wr,
+                &mut self.conn,
+                &mut self.ctl,
+                &self.clocks,
+                self.timing,
+            )
+            .await;
+            self.reader.abort();
+            drop(self.slot);
+            tracing::debug!(user = %self.user, "websocket closed");
         }
-    };
-    let conn = connected.connection;
-    tracing::debug!(user = %user, session = %conn.session_id(), "websocket connected");
-    let cfg = edge.config();
-    rd.set_auto_close(false);
-    rd.set_auto_pong(false);
-    rd.set_max_message_size(cfg.max_message_size.saturating_add(1));
-    let clocks = Arc::new(Clocks {
-        last_seen_ms: AtomicI64::new(Utc::now().timestamp_millis()),
-        token_expires: AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
-    });
-    let wr = Arc::new(Mutex::new(wr));
-    let (ctl_tx, ctl_rx) = mpsc::channel(16);
-    let reader = Reader {
-        inputs: conn.inputs(),
-        ctl: ctl_tx,
-        clocks: Arc::clone(&clocks),
-        edge: edge.clone(),
-        max_message: cfg.max_message_size,
-        writer: Arc::clone(&wr),
-        write_limit,
-    };
-    let reader = spawn_reader(reader, rd);
-    let timing = Timing {
-        ping: Duration::from_secs(cfg.ping_interval_secs.max(1)),
-        silence_ms: i64::try_from(cfg.pong_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
-        grace_secs: i64::try_from(cfg.token_grace_secs).unwrap_or(i64::MAX),
-        write: write_limit,
-    };
-    write_loop(&wr, conn, ctl_rx, &clocks, timing).await;
-    reader.abort();
-    drop(slot);
-    tracing::debug!(user = %user, "websocket closed");
+    }
 }
 
 /// Spawns the reader. Not inline in `serve`: a future built there would keep its room in
 /// every connection's task even after it moved into its own.
-fn spawn_reader(reader: Reader, rd: WebSocketRead<ReadHalf<Io>>) -> tokio::task::JoinHandle<()> {
+fn spawn_reader(reader: Reader, rd: ReadHalf<Io>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(tracing::Instrument::in_current_span(reader.run(rd)))
 }

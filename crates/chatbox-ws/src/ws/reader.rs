@@ -1,19 +1,23 @@
 //! The reader: parses the client's frames and hands them to the engine. A malformed frame gets
 //! an `error` frame and the connection stays open; a binary frame closes with 1003, an
 //! oversized one with 1009. A plain `{"type":"ping"}` is answered without parsing, by the
-//! reader itself when the writer is not mid-write.
+//! reader itself when the writer is not mid-write. Between bursts of frames it holds no read
+//! buffer (`source`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chatbox_core::protocol::{ClientCommand, ClientFrame, ErrorCode, is_bare_ping};
 use chatbox_session::Inputs;
 use chrono::Utc;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketRead};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError};
+use futures::SinkExt;
+use futures::channel::mpsc;
 use tokio::io::ReadHalf;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 
+use super::source::Source;
 use super::writer::{flush, write};
 use super::{ClientClose, Clocks, Control, Io, Wr};
 use crate::router::Edge;
@@ -33,7 +37,7 @@ pub(super) struct Reader {
 impl Reader {
     /// Writes `frame` at once when the writer task is not writing (the common case), else
     /// hands it to the writer. False when the connection must be dropped.
-    async fn answer(&self, frame: Frame<'_>, queued: impl FnOnce() -> Control) -> bool {
+    async fn answer(&mut self, frame: Frame<'_>, queued: impl FnOnce() -> Control) -> bool {
         match self.write_now(frame).await {
             Some(ok) => ok,
             None => self.ctl.send(queued()).await.is_ok(),
@@ -51,76 +55,88 @@ impl Reader {
 
     /// The reader's future (not an `async fn`, which would keep the reader twice in its task).
     #[allow(clippy::manual_async_fn)] // deliberate: see above
-    pub(super) fn run(
-        mut self,
-        rd: WebSocketRead<ReadHalf<Io>>,
-    ) -> impl std::future::Future<Output = ()> + Send {
+    pub(super) fn run(mut self, rd: ReadHalf<Io>) -> impl std::future::Future<Output = ()> + Send {
         async move { self.read_loop(rd).await }
     }
 
-    async fn read_loop(&mut self, mut rd: WebSocketRead<ReadHalf<Io>>) {
+    /// Reads bursts of frames; between them it holds no buffer (`source`).
+    async fn read_loop(&mut self, rd: ReadHalf<Io>) {
         let received = crate::metrics::messages_received();
+        let mut source = Source::new(rd);
+        let more = AtomicBool::new(false);
         let mut partial: Option<Vec<u8>> = None;
         let mut no_obligations = |_: Frame<'_>| async { Ok::<(), std::convert::Infallible>(()) };
         loop {
-            let frame = match rd.read_frame(&mut no_obligations).await {
-                Ok(frame) => frame,
-                Err(WebSocketError::FrameTooLarge) => {
-                    let _ = self.ctl.send(Control::Close(ClientClose::TooLarge)).await;
-                    return;
-                }
-                Err(_) => return,
-            };
-            self.clocks
-                .last_seen_ms
-                .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
-            match frame.opcode {
-                OpCode::Text if frame.fin && partial.is_none() => {
-                    if is_bare_ping(&frame.payload) {
-                        received.increment(1);
-                        if !self.pong().await {
-                            return;
-                        }
-                        continue;
-                    }
-                    if !self.handle_text(&frame.payload).await {
-                        return;
-                    }
-                }
-                OpCode::Text | OpCode::Continuation => {
-                    let buf = partial.get_or_insert_with(Vec::new);
-                    buf.extend_from_slice(&frame.payload);
-                    if buf.len() > self.max_message {
+            if !source.wait().await {
+                return;
+            }
+            let mut rd = source.lend(&more, self.max_message);
+            loop {
+                let frame = match rd.read_frame(&mut no_obligations).await {
+                    Ok(frame) => frame,
+                    Err(WebSocketError::FrameTooLarge) => {
                         let _ = self.ctl.send(Control::Close(ClientClose::TooLarge)).await;
                         return;
                     }
-                    if frame.fin {
-                        let whole = partial.take().unwrap_or_default();
-                        if !self.handle_text(&whole).await {
-                            return;
-                        }
-                    }
-                }
-                OpCode::Binary => {
-                    let _ = self.ctl.send(Control::Close(ClientClose::Binary)).await;
+                    Err(_) => return,
+                };
+                if !self.on_frame(frame, &mut partial, &received).await {
                     return;
                 }
-                OpCode::Close => {
-                    let _ = self.ctl.send(Control::Close(ClientClose::Normal)).await;
-                    return;
+                if !more.load(Ordering::Relaxed) {
+                    break;
                 }
-                OpCode::Ping => {
-                    let payload = frame.payload.to_vec();
-                    let pong = Frame::pong(Payload::Borrowed(&payload));
-                    if !self
-                        .answer(pong, || Control::Pong(Box::new(payload.clone())))
-                        .await
-                    {
-                        return;
-                    }
-                }
-                OpCode::Pong => {}
             }
+        }
+    }
+
+    /// Handles one frame; false when the connection must be dropped.
+    async fn on_frame(
+        &mut self,
+        frame: Frame<'_>,
+        partial: &mut Option<Vec<u8>>,
+        received: &metrics::Counter,
+    ) -> bool {
+        self.clocks
+            .last_seen_ms
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        match frame.opcode {
+            OpCode::Text if frame.fin && partial.is_none() => {
+                if is_bare_ping(&frame.payload) {
+                    received.increment(1);
+                    return self.pong().await;
+                }
+                // Boxed: a message's handling is rare beside the idle wait, and its room would
+                // otherwise be kept in every connection's reader.
+                Box::pin(self.handle_text(&frame.payload)).await
+            }
+            OpCode::Text | OpCode::Continuation => {
+                let buf = partial.get_or_insert_with(Vec::new);
+                buf.extend_from_slice(&frame.payload);
+                if buf.len() > self.max_message {
+                    let _ = self.ctl.send(Control::Close(ClientClose::TooLarge)).await;
+                    return false;
+                }
+                if !frame.fin {
+                    return true;
+                }
+                let whole = partial.take().unwrap_or_default();
+                Box::pin(self.handle_text(&whole)).await
+            }
+            OpCode::Binary => {
+                let _ = self.ctl.send(Control::Close(ClientClose::Binary)).await;
+                false
+            }
+            OpCode::Close => {
+                let _ = self.ctl.send(Control::Close(ClientClose::Normal)).await;
+                false
+            }
+            OpCode::Ping => {
+                let payload = frame.payload.to_vec();
+                let pong = Frame::pong(Payload::Borrowed(&payload));
+                Box::pin(self.answer(pong, || Control::Pong(Box::new(payload.clone())))).await
+            }
+            OpCode::Pong => true,
         }
     }
 

@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use chatbox_session::{Connection, Outbound};
 use chrono::Utc;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketWrite};
+use fastwebsockets::{Frame, OpCode, Payload};
+use futures::StreamExt;
+use futures::channel::mpsc;
 use tokio::io::AsyncWrite;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 
 use super::{CLOSE_TOKEN_EXPIRED, Clocks, Control, Wr};
+use crate::coalesce::Coalesce;
 
 /// Frames gathered into one write at most, beyond the one that woke the writer.
 const BATCH: usize = 64;
@@ -26,16 +29,17 @@ pub(super) struct Timing {
 }
 
 /// Runs a socket operation within `limit`; false when the socket failed or the client stopped
-/// reading, and the connection must be dropped. The deadline's timer is armed only when the
-/// operation does not complete at once (it usually does: the kernel takes the bytes).
+/// reading, and the connection must be dropped. The deadline's timer is made only when the
+/// operation does not complete at once (it usually does: the kernel takes the bytes), and kept
+/// out of the caller's future then, so an idle connection's tasks carry no timer's room.
 async fn bounded<F>(op: F, limit: Duration) -> bool
 where
-    F: std::future::Future<Output = Result<(), WebSocketError>>,
+    F: std::future::Future<Output = std::io::Result<()>>,
 {
     let mut op = std::pin::pin!(op);
     let result = match futures::poll!(op.as_mut()) {
         std::task::Poll::Ready(result) => Ok(result),
-        std::task::Poll::Pending => tokio::time::timeout(limit, op).await,
+        std::task::Poll::Pending => Box::pin(tokio::time::timeout(limit, op)).await,
     };
     match result {
         Ok(Ok(())) => true,
@@ -50,17 +54,17 @@ where
     }
 }
 
-/// Writes one frame within `limit` (see `bounded`). Behind a coalescing buffer the bytes leave
-/// at the next [`flush`].
-pub(crate) async fn write<W>(wr: &mut WebSocketWrite<W>, frame: Frame<'_>, limit: Duration) -> bool
+/// Puts one frame in the connection's buffer; the bytes leave at the next [`flush`], or now
+/// (within `limit`, see `bounded`) when the buffer is full.
+pub(crate) async fn write<W>(wr: &mut Coalesce<W>, frame: Frame<'_>, limit: Duration) -> bool
 where
     W: AsyncWrite + Unpin,
 {
-    bounded(wr.write_frame(frame), limit).await
+    !wr.put(frame) || flush(wr, limit).await
 }
 
 /// Sends what was written, within `limit`.
-pub(super) async fn flush<W>(wr: &mut WebSocketWrite<W>, limit: Duration) -> bool
+pub(crate) async fn flush<W>(wr: &mut Coalesce<W>, limit: Duration) -> bool
 where
     W: AsyncWrite + Unpin,
 {
@@ -83,8 +87,8 @@ enum Wake {
 
 pub(super) async fn write_loop(
     shared: &Mutex<Wr>,
-    mut conn: Connection,
-    mut ctl: mpsc::Receiver<Control>,
+    conn: &mut Connection,
+    ctl: &mut mpsc::Receiver<Control>,
     clocks: &Clocks,
     timing: Timing,
 ) {
@@ -94,7 +98,7 @@ pub(super) async fn write_loop(
     loop {
         let wake = tokio::select! {
             biased;
-            control = ctl.recv() => Wake::Control(control),
+            control = ctl.next() => Wake::Control(control),
             out = conn.recv() => Wake::Out(out),
             _ = heartbeat.tick() => Wake::Heartbeat,
         };
@@ -103,83 +107,71 @@ pub(super) async fn write_loop(
             Err(_) => shared.lock().await,
         };
         let wr = &mut *wr;
-        let (written, mut step) = match wake {
+        // Frames are put in the buffer without waiting; the one await is the flush.
+        let (mut full, mut step) = match wake {
             Wake::Control(Some(Control::Pong(payload))) => (
-                write(wr, Frame::pong(Payload::Owned(*payload)), timing.write).await,
+                wr.put(Frame::pong(Payload::Owned(*payload))),
                 Step::Continue,
             ),
-            Wake::Control(Some(Control::Close(why))) => (
-                {
-                    let (code, reason) = why.frame();
-                    write(wr, Frame::close(code, reason.as_bytes()), timing.write).await
-                },
-                Step::Stop,
-            ),
+            Wake::Control(Some(Control::Close(why))) => {
+                let (code, reason) = why.frame();
+                (wr.put(Frame::close(code, reason.as_bytes())), Step::Stop)
+            }
             Wake::Control(Some(Control::Switch(next))) => {
                 // Dropping the old connection detaches it from its session.
-                conn = *next;
-                (true, Step::Continue)
+                *conn = *next;
+                (false, Step::Continue)
             }
             // The reader stopped (the peer closed or vanished).
             Wake::Control(None) => return,
-            Wake::Out(out) => out_frame(wr, out, &sent, timing.write).await,
-            Wake::Heartbeat => heartbeat_step(wr, clocks, timing).await,
+            Wake::Out(out) => out_frame(wr, out, &sent),
+            Wake::Heartbeat => heartbeat_step(wr, clocks, timing),
         };
-        let mut ok = written;
-        // Whatever else is ready goes out in the same write.
+        // Whatever else is ready goes out in the same write, up to a full buffer (the rest
+        // waits for the next round).
         let mut gathered = 0;
-        while ok && step == Step::Continue && gathered < BATCH {
+        while !full && step == Step::Continue && gathered < BATCH {
             let Some(out) = conn.try_recv() else {
                 break;
             };
             gathered += 1;
-            (ok, step) = out_frame(wr, out, &sent, timing.write).await;
+            (full, step) = out_frame(wr, out, &sent);
         }
-        if !(ok && flush(wr, timing.write).await) || step == Step::Stop {
+        if !flush(wr, timing.write).await || step == Step::Stop {
             return;
         }
     }
 }
 
-/// Writes one of the engine's frames, or its close.
-async fn out_frame(
-    wr: &mut Wr,
-    out: Outbound,
-    sent: &metrics::Counter,
-    limit: Duration,
-) -> (bool, Step) {
+/// Puts one of the engine's frames, or its close; says whether the buffer is full.
+fn out_frame(wr: &mut Wr, out: Outbound, sent: &metrics::Counter) -> (bool, Step) {
     match out {
         Outbound::Frame(frame) => {
-            let ok = write(wr, Frame::text(Payload::Borrowed(frame.as_bytes())), limit).await;
-            if ok {
-                sent.increment(1);
-            }
-            (ok, Step::Continue)
+            sent.increment(1);
+            (
+                wr.put(Frame::text(Payload::Borrowed(frame.as_bytes()))),
+                Step::Continue,
+            )
         }
         Outbound::Close(reason) => (
-            write(
-                wr,
-                Frame::close(reason.code(), reason.text().as_bytes()),
-                limit,
-            )
-            .await,
+            wr.put(Frame::close(reason.code(), reason.text().as_bytes())),
             Step::Stop,
         ),
     }
 }
 
 /// The heartbeat: closes for an expired token or a silent client, else pings.
-async fn heartbeat_step(wr: &mut Wr, clocks: &Clocks, timing: Timing) -> (bool, Step) {
+fn heartbeat_step(wr: &mut Wr, clocks: &Clocks, timing: Timing) -> (bool, Step) {
     let now = Utc::now();
     let expires = clocks.token_expires.load(Ordering::Relaxed);
     if now.timestamp() > expires.saturating_add(timing.grace_secs) {
         let frame = Frame::close(CLOSE_TOKEN_EXPIRED, b"token expired");
-        return (write(wr, frame, timing.write).await, Step::Stop);
+        return (wr.put(frame), Step::Stop);
     }
     if now.timestamp_millis() - clocks.last_seen_ms.load(Ordering::Relaxed) > timing.silence_ms {
         let frame = Frame::close(1001, b"no pong: connection idle");
-        return (write(wr, frame, timing.write).await, Step::Stop);
+        return (wr.put(frame), Step::Stop);
     }
     let ping = Frame::new(true, OpCode::Ping, None, Payload::Borrowed(b"hb"));
-    (write(wr, ping, timing.write).await, Step::Continue)
+    (wr.put(ping), Step::Continue)
 }

@@ -271,19 +271,19 @@ impl SessionTask {
         self.shared
             .tracker
             .spawn(tracing::Instrument::in_current_span(job.run()));
-        self.transcription = Some(Transcribing {
+        self.transcription = Some(Box::new(Transcribing {
             id,
             conn,
             message,
             deadline,
             _cancel: cancel.drop_guard(),
-        });
+        }));
     }
 
     /// The transcription `id` ended (a stale id, one the session gave up on, is ignored).
     pub(crate) async fn transcribed(&mut self, id: u64, result: Result<String, Unheard>) {
         if let Some(note) = self.transcription.take_if(|t| t.id == id) {
-            self.voice_heard(note, result).await;
+            self.voice_heard(*note, result).await;
         }
     }
 
@@ -293,14 +293,14 @@ impl SessionTask {
             let timeout = LlmError::Timeout {
                 phase: TimeoutPhase::Total,
             };
-            self.voice_heard(note, Err(Unheard::Failed(timeout))).await;
+            self.voice_heard(*note, Err(Unheard::Failed(timeout))).await;
         }
     }
 
     /// The server stops with a transcription in flight: the note is kept untranscribed.
     pub(crate) async fn transcription_stopped(&mut self) {
         if let Some(note) = self.transcription.take() {
-            self.voice_heard(note, Err(Unheard::Stopped)).await;
+            self.voice_heard(*note, Err(Unheard::Stopped)).await;
         }
     }
 

@@ -59,7 +59,7 @@ enum Wake {
 }
 
 /// The next event of the reply in flight (only polled while there is one).
-async fn next_event(reply: &mut Option<Reply>) -> ReplyEvent {
+async fn next_event(reply: &mut Option<Box<Reply>>) -> ReplyEvent {
     match reply {
         Some(reply) => reply.next().await,
         None => std::future::pending().await,
@@ -74,7 +74,9 @@ pub(crate) struct SessionTask {
     pub(crate) state: SessionState<Input>,
     pub(crate) mailbox: mpsc::Sender<Command>,
     /// The reply in flight, polled beside the mailbox (`reply`).
-    pub(crate) reply: Option<Reply>,
+    /// Boxed, like the transcription: most sessions have neither most of the time, and every
+    /// idle session would otherwise keep their room.
+    pub(crate) reply: Option<Box<Reply>>,
     /// When the reply in flight fails with `LLM_TIMEOUT`.
     pub(crate) reply_deadline: Option<Instant>,
     /// Since when the assisting admin has had no open connection.
@@ -82,7 +84,7 @@ pub(crate) struct SessionTask {
     /// When this session's open help request was made (repeats within its window are merged).
     pub(crate) help_open_since: Option<std::time::Instant>,
     /// The voice note being transcribed, if any.
-    pub(crate) transcription: Option<Transcribing>,
+    pub(crate) transcription: Option<Box<Transcribing>>,
     /// Transcriptions started so far (the id of the latest).
     pub(crate) transcriptions: u64,
     /// Inputs that arrived while a voice note was transcribed, in arrival order.

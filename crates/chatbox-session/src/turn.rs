@@ -192,9 +192,9 @@ impl SessionTask {
         };
         self.reply_deadline = Some(tokio::time::Instant::now() + timeout);
         let frames = ChunkFrames::new(&id, provider.id());
-        self.reply = Some(crate::reply::Reply::start(
+        self.reply = Some(Box::new(crate::reply::Reply::start(
             provider, request, image, reply_id, cancel, frames,
-        ));
+        )));
     }
 
     /// A chunk of reply `id`: appended to its text and published (no await: the hot path).

@@ -70,6 +70,21 @@ impl Reader {
             if !source.wait().await {
                 return;
             }
+            // Whole small text messages (every ping, most messages) need no frame reader.
+            while partial.is_none() {
+                let Some(text) = source.small_text() else {
+                    break;
+                };
+                self.seen();
+                let go_on = self.on_text(source.bytes(text), &received).await;
+                source.done();
+                if !go_on {
+                    return;
+                }
+            }
+            if !source.has_unread() {
+                continue;
+            }
             let mut rd = source.lend(&more, self.max_message);
             loop {
                 let frame = match rd.read_frame(&mut no_obligations).await {
@@ -97,18 +112,10 @@ impl Reader {
         partial: &mut Option<Vec<u8>>,
         received: &metrics::Counter,
     ) -> bool {
-        self.clocks
-            .last_seen_ms
-            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+        self.seen();
         match frame.opcode {
             OpCode::Text if frame.fin && partial.is_none() => {
-                if is_bare_ping(&frame.payload) {
-                    received.increment(1);
-                    return self.pong().await;
-                }
-                // Boxed: a message's handling is rare beside the idle wait, and its room would
-                // otherwise be kept in every connection's reader.
-                Box::pin(self.handle_text(&frame.payload)).await
+                self.on_text(&frame.payload, received).await
             }
             OpCode::Text | OpCode::Continuation => {
                 let buf = partial.get_or_insert_with(Vec::new);
@@ -138,6 +145,24 @@ impl Reader {
             }
             OpCode::Pong => true,
         }
+    }
+
+    /// The client was heard from now.
+    fn seen(&self) {
+        self.clocks
+            .last_seen_ms
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// A whole text message; false when the connection must be dropped.
+    async fn on_text(&mut self, text: &[u8], received: &metrics::Counter) -> bool {
+        if is_bare_ping(text) {
+            received.increment(1);
+            return self.pong().await;
+        }
+        // Boxed: a message's handling is rare beside the idle wait, and its room would
+        // otherwise be kept in every connection's reader.
+        Box::pin(self.handle_text(text)).await
     }
 
     /// An application `pong`, written by the reader itself when it can. False when the

@@ -11,6 +11,8 @@
 //!   buffer is empty whenever it returns a frame and dropping it loses nothing.
 //! - A frame from the client without a mask is refused (RFC 6455 §5.1: the server must close).
 
+use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
@@ -22,6 +24,9 @@ use super::Io;
 
 /// Most bytes taken from the socket by one read (on the stack, only while it runs).
 const READ_CHUNK: usize = 4096;
+
+/// The longest payload [`Source::small_text`] takes (one whose length fits the second byte).
+const SMALL: usize = 125;
 
 /// The read half of a connection's socket and what was read from it but not yet handed on.
 pub(super) struct Source<R = ReadHalf<Io>> {
@@ -76,18 +81,59 @@ impl<R: AsyncRead + Unpin> Source<R> {
     }
 
     /// True while bytes the client sent wait here.
-    fn has_unread(&self) -> bool {
+    pub(super) fn has_unread(&self) -> bool {
         self.at < self.read.len()
     }
 
     /// Reads what the socket has (at most [`READ_CHUNK`]) into `read`; 0 at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        let mut chunk = [0u8; READ_CHUNK];
-        let mut buf = ReadBuf::new(&mut chunk);
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut buf = ReadBuf::uninit(&mut chunk);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf))?;
         let got = buf.filled();
         self.read.extend_from_slice(got);
         Poll::Ready(Ok(got.len()))
+    }
+
+    /// Takes the next frame when it is a whole small text message that has already arrived
+    /// (every ping, most messages), so that it needs no fastwebsockets reader: unmasks it in
+    /// place and returns where its payload lies (read it with [`Source::bytes`], then call
+    /// [`Source::done`]). `None` leaves the frame where it is.
+    pub(super) fn small_text(&mut self) -> Option<Range<usize>> {
+        if self.left != 0 {
+            return None;
+        }
+        let at = self.at;
+        let head: [u8; 6] = self.read.get(at..at + 6)?.try_into().ok()?;
+        let [first, second, m0, m1, m2, m3] = head;
+        // FIN, no reserved bits, text; masked, with its length in the second byte.
+        let len = usize::from(second & 0x7f);
+        if first != 0x81 || second & 0x80 == 0 || len > SMALL {
+            return None;
+        }
+        let payload = at + 6..at + 6 + len;
+        let bytes = self.read.get_mut(payload.clone())?;
+        fastwebsockets::unmask(bytes, [m0, m1, m2, m3]);
+        if std::str::from_utf8(bytes).is_err() {
+            // Put it back as it came: fastwebsockets refuses text that is not UTF-8.
+            fastwebsockets::unmask(bytes, [m0, m1, m2, m3]);
+            return None;
+        }
+        self.at = payload.end;
+        Some(payload)
+    }
+
+    /// The bytes at `range` (from [`Source::small_text`]).
+    pub(super) fn bytes(&self, range: Range<usize>) -> &[u8] {
+        self.read.get(range).unwrap_or_default()
+    }
+
+    /// Forgets the frames taken; the buffer goes once nothing else waits in it.
+    pub(super) fn done(&mut self) {
+        if !self.has_unread() {
+            self.read = Vec::new();
+            self.at = 0;
+        }
     }
 
     /// Waits for the client's next bytes, holding no buffer meanwhile. False at the end of the
@@ -289,6 +335,66 @@ mod tests {
                 (OpCode::Text, 5, b"later".to_vec()),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn whole_small_text_frames_are_taken_without_a_reader_and_the_rest_left_to_one() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut wire = client_frame(OpCode::Text, true, br#"{"type":"ping"}"#);
+        wire.extend(client_frame(OpCode::Text, true, "héllo".as_bytes()));
+        wire.extend(client_frame(OpCode::Text, true, &[0xff, 0xfe])); // not UTF-8
+        wire.extend(client_frame(OpCode::Text, true, b"after"));
+        client.write_all(&wire).await.unwrap();
+        let mut source = Source::new(server);
+        assert!(source.wait().await);
+        let ping = source.small_text().expect("a whole small text frame");
+        assert_eq!(source.bytes(ping), br#"{"type":"ping"}"#);
+        let hello = source.small_text().expect("the next one");
+        assert_eq!(source.bytes(hello), "héllo".as_bytes());
+        source.done();
+        assert!(
+            source.small_text().is_none(),
+            "text that is not UTF-8 is left as it came"
+        );
+        let more = AtomicBool::new(false);
+        {
+            let mut rd = source.lend(&more, 1024);
+            assert!(matches!(
+                next(&mut rd).await,
+                Err(WebSocketError::InvalidUTF8)
+            ));
+        }
+
+        // Not taken, and read whole by fastwebsockets instead: a large frame, a fragment, a
+        // control frame, a frame not all here yet.
+        let big = vec![b'a'; 126];
+        let whole = client_frame(OpCode::Text, true, b"whole");
+        let cases = [
+            (client_frame(OpCode::Text, true, &big), 126),
+            (client_frame(OpCode::Text, false, b"frag"), 4),
+            (client_frame(OpCode::Ping, true, b"p"), 1),
+            (whole[..whole.len() - 1].to_vec(), 5),
+        ];
+        for (bytes, len) in cases {
+            let (mut client, server) = tokio::io::duplex(1 << 16);
+            client.write_all(&bytes).await.unwrap();
+            let mut source = Source::new(server);
+            assert!(source.wait().await);
+            assert!(source.small_text().is_none(), "{len}-byte case taken");
+            let more = AtomicBool::new(false);
+            let mut rd = source.lend(&more, 1 << 16);
+            let reading = next(&mut rd);
+            tokio::pin!(reading);
+            let read = match futures::poll!(reading.as_mut()) {
+                std::task::Poll::Ready(read) => read,
+                std::task::Poll::Pending => {
+                    client.write_all(&whole[whole.len() - 1..]).await.unwrap();
+                    reading.await
+                }
+            };
+            let (_, payload) = read.unwrap();
+            assert_eq!(payload.len(), len);
+        }
     }
 
     #[tokio::test]

@@ -182,8 +182,12 @@ impl SessionTask {
         let lost = lost.cancelled_owned();
         tokio::pin!(abort, shutdown, lost);
         self.end_cut_reply();
+        // Whether the last wake was a reply chunk, which never ends the reply (the hot path
+        // skips the checks that only a command or a timer can change).
+        let mut after_chunk = false;
         let reason = loop {
-            let idle = self.fanout.connections() == 0 && !self.busy();
+            // Busy first: counting connections forgets closed ones, which takes their locks.
+            let idle = !self.busy() && self.fanout.connections() == 0;
             self.status.track(idle, &mut idle_since);
             let admin_here = self
                 .state
@@ -217,10 +221,12 @@ impl SessionTask {
                 armed = target;
             }
             // A reply the state machine ended (cancelled, timed out, taken over) is dropped
-            // before it is polled again, which aborts its request.
-            if self.reply.as_ref().is_some_and(|r| r.cancel.is_cancelled()) {
+            // before it is polled again, which aborts its request. Only this task's handling
+            // of a command or timer ends one, never a chunk.
+            if !after_chunk && self.reply.as_ref().is_some_and(|r| r.cancel.is_cancelled()) {
                 self.reply = None;
             }
+            after_chunk = false;
             let wake = tokio::select! {
                 biased;
                 () = &mut abort => Wake::Abort,
@@ -256,6 +262,7 @@ impl SessionTask {
                     if let ReplyEvent::Chunk(text) = event {
                         // The hot path: no boxing, no store.
                         self.reply_chunk(id, text);
+                        after_chunk = true;
                     } else {
                         Box::pin(self.reply_event(id, event)).await;
                     }

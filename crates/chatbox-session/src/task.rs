@@ -231,7 +231,8 @@ impl SessionTask {
                 biased;
                 () = &mut abort => Wake::Abort,
                 () = &mut shutdown, if !self.shutting_down => Wake::Shutdown,
-                () = &mut lost => Wake::LeaseLost,
+                // Not polled with one replica (each poll of a token's wait takes its lock).
+                () = &mut lost, if self.owned.is_some() => Wake::LeaseLost,
                 cmd = rx.recv() => Wake::Command(cmd),
                 event = next_event(&mut self.reply), if self.reply.is_some() => Wake::Reply(event),
                 () = &mut timer, if armed.is_some() => Wake::Timer,

@@ -1,5 +1,6 @@
 //! Clients that cannot keep up, over real sockets: one that never reads is dropped by the write
-//! deadline and gives its slot back; one that missed a long reply gets it all in one resume.
+//! deadline and gives its slot back; one that missed a long reply gets it all in one resume; a
+//! burst reaches every device whole and in order.
 
 use std::time::Duration;
 
@@ -140,4 +141,45 @@ async fn a_long_reply_missed_by_a_device_resumes_in_one_reconnect() {
         "pong",
         "still open: no 1013"
     );
+}
+
+/// Chunks pushed faster than the clients read them, gathered by each connection's writer into
+/// bursts: every device still gets each one once, in order.
+#[tokio::test]
+async fn a_burst_of_chunks_reaches_every_device_once_and_in_order() {
+    let s = serve(EdgeConfig::default()).await;
+    let (tx, script) = Script::channel();
+    s.llm.push(script);
+    let t = token("u1", &[]);
+    let mut phone = ws(&s, "/ws", &t).await;
+    let status = json(&mut phone).await;
+    let sid = status["session_id"].as_str().unwrap().to_owned();
+    let mut laptop = ws(&s, &format!("/ws?session_id={sid}"), &t).await;
+    json(&mut laptop).await;
+    send(
+        &mut phone,
+        json!({"type": "user_message", "content": "a burst"}),
+    )
+    .await;
+    let expected: String = (0..200).map(|i| format!("c{i} ")).collect();
+    for i in 0..200 {
+        tx.unbounded_send(Ok(Chunk::Text(format!("c{i} "))))
+            .unwrap();
+    }
+    let usage = Usage {
+        input_tokens: 1,
+        output_tokens: 200,
+        estimated: false,
+    };
+    tx.unbounded_send(Ok(Chunk::Finished(usage))).unwrap();
+    // The laptop reads only after the phone has read everything.
+    for device in [&mut phone, &mut laptop] {
+        let frames = until_done(device).await;
+        assert_eq!(reply_text(&frames), expected);
+        let seqs: Vec<u64> = frames.iter().filter_map(|f| f["seq"].as_u64()).collect();
+        assert!(
+            seqs.windows(2).all(|p| p[1] == p[0] + 1),
+            "consecutive seqs: {seqs:?}"
+        );
+    }
 }

@@ -254,6 +254,19 @@ mod tests {
         Ok((frame.opcode, frame.payload.to_vec()))
     }
 
+    /// What a fastwebsockets reader lent the source makes of `bytes`, then the end of the
+    /// stream.
+    async fn first_frame_of(bytes: &[u8]) -> Result<(OpCode, Vec<u8>), WebSocketError> {
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(bytes).await.unwrap();
+        drop(client);
+        let mut source = Source::new(server);
+        let more = AtomicBool::new(false);
+        assert!(source.wait().await);
+        let mut rd = source.lend(&more, 1024);
+        next(&mut rd).await
+    }
+
     #[test]
     fn the_head_gives_each_length_form_and_refuses_unmasked_frames() {
         assert_eq!(head(&[]), Head::Short);
@@ -399,18 +412,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_unmasked_frame_is_refused() {
-        let (mut client, server) = tokio::io::duplex(1024);
         let mut unmasked = Vec::new();
         let len = Frame::text(Payload::Borrowed(b"hello"))
             .write(&mut unmasked)
             .len();
-        client.write_all(&unmasked[..len]).await.unwrap();
-        let mut source = Source::new(server);
-        let more = AtomicBool::new(false);
-        assert!(source.wait().await);
-        let mut rd = source.lend(&more, 1024);
         assert!(matches!(
-            next(&mut rd).await,
+            first_frame_of(&unmasked[..len]).await,
             Err(WebSocketError::IoError(_))
         ));
     }
@@ -422,16 +429,9 @@ mod tests {
         let mut source = Source::new(server);
         assert!(!source.wait().await, "end of stream while idle");
 
-        let (mut client, server) = tokio::io::duplex(1024);
         let frame = client_frame(OpCode::Text, true, b"hello");
-        client.write_all(&frame[..4]).await.unwrap();
-        drop(client);
-        let mut source = Source::new(server);
-        let more = AtomicBool::new(false);
-        assert!(source.wait().await);
-        let mut rd = source.lend(&more, 1024);
         assert!(matches!(
-            next(&mut rd).await,
+            first_frame_of(&frame[..4]).await,
             Err(WebSocketError::UnexpectedEOF)
         ));
     }

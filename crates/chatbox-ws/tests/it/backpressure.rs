@@ -71,22 +71,28 @@ async fn a_client_that_never_reads_is_dropped_and_its_slot_is_reused() {
     );
 }
 
+/// A phone and a laptop on one new session (its id returned), the phone asking `question`.
+async fn two_devices_asking(s: &Server, t: &str, question: &str) -> (Ws, Ws, String) {
+    let mut phone = ws(s, "/ws", t).await;
+    let status = json(&mut phone).await;
+    let sid = status["session_id"].as_str().unwrap().to_owned();
+    let mut laptop = ws(s, &format!("/ws?session_id={sid}"), t).await;
+    json(&mut laptop).await;
+    send(
+        &mut phone,
+        json!({"type": "user_message", "content": question}),
+    )
+    .await;
+    (phone, laptop, sid)
+}
+
 #[tokio::test]
 async fn a_long_reply_missed_by_a_device_resumes_in_one_reconnect() {
     let s = serve(EdgeConfig::default()).await;
     let (tx, script) = Script::channel();
     s.llm.push(script);
     let t = token("u1", &[]);
-    let mut phone = ws(&s, "/ws", &t).await;
-    let status = json(&mut phone).await;
-    let sid = status["session_id"].as_str().unwrap().to_owned();
-    let mut laptop = ws(&s, &format!("/ws?session_id={sid}"), &t).await;
-    json(&mut laptop).await;
-    send(
-        &mut phone,
-        json!({"type": "user_message", "content": "everything"}),
-    )
-    .await;
+    let (mut phone, mut laptop, sid) = two_devices_asking(&s, &t, "everything").await;
     tx.unbounded_send(Ok(Chunk::Text("c0 ".into()))).unwrap();
     let mut last_seq = 0;
     loop {
@@ -151,16 +157,7 @@ async fn a_burst_of_chunks_reaches_every_device_once_and_in_order() {
     let (tx, script) = Script::channel();
     s.llm.push(script);
     let t = token("u1", &[]);
-    let mut phone = ws(&s, "/ws", &t).await;
-    let status = json(&mut phone).await;
-    let sid = status["session_id"].as_str().unwrap().to_owned();
-    let mut laptop = ws(&s, &format!("/ws?session_id={sid}"), &t).await;
-    json(&mut laptop).await;
-    send(
-        &mut phone,
-        json!({"type": "user_message", "content": "a burst"}),
-    )
-    .await;
+    let (mut phone, mut laptop, _) = two_devices_asking(&s, &t, "a burst").await;
     let expected: String = (0..200).map(|i| format!("c{i} ")).collect();
     for i in 0..200 {
         tx.unbounded_send(Ok(Chunk::Text(format!("c{i} "))))

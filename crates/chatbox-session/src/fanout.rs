@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use chatbox_core::SessionId;
-use chatbox_core::protocol::Envelope;
+use chatbox_core::protocol::{ChunkFrames, Envelope};
+use chrono::{DateTime, Utc};
 
 use crate::cluster::owner::Remote;
 use crate::connection::{CloseReason, ConnId, Sink};
@@ -23,7 +24,7 @@ pub(crate) struct Fanout {
     seq: u64,
     replay: ReplayBuffer,
     sinks: Vec<Sink>,
-    /// Reused by `publish_with`, so a frame costs one allocation (its shared bytes).
+    /// Reused by `publish_chunk`, so a chunk's frame costs one allocation (its shared bytes).
     scratch: Vec<u8>,
     /// With several replicas: the session's log and other replicas' connections (boxed: one
     /// word when there is one replica).
@@ -70,12 +71,17 @@ impl Fanout {
         self.deliver(frame)
     }
 
-    /// Publishes a frame that `write` puts, for the next seq, into a reused buffer (the hot
-    /// path of reply chunks: see `ChunkFrames`). `write` must write UTF-8.
-    pub(crate) fn publish_with(&mut self, write: impl FnOnce(&mut Vec<u8>, u64)) -> Vec<ConnId> {
+    /// Publishes a chunk of a reply (the hot path): its frame is written from the reply's
+    /// template into a reused buffer, and the replay keeps it compact.
+    pub(crate) fn publish_chunk(
+        &mut self,
+        frames: &Arc<ChunkFrames>,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<ConnId> {
         self.seq += 1;
         let mut buf = std::mem::take(&mut self.scratch);
-        write(&mut buf, self.seq);
+        frames.write(&mut buf, text, now, self.seq);
         let frame: Arc<str> = match std::str::from_utf8(&buf) {
             Ok(text) => Arc::from(text),
             Err(_) => Arc::from(&*String::from_utf8_lossy(&buf)),
@@ -83,14 +89,20 @@ impl Fanout {
         if buf.capacity() <= SCRATCH_KEPT {
             self.scratch = buf;
         }
-        self.deliver(frame)
+        self.replay.push_chunk(self.seq, frames, text, now);
+        self.send(frame)
     }
 
     fn deliver(&mut self, frame: Arc<str>) -> Vec<ConnId> {
+        self.replay.push(self.seq, Arc::clone(&frame));
+        self.send(frame)
+    }
+
+    /// Sends frame `seq` to the log and every connection.
+    fn send(&mut self, frame: Arc<str>) -> Vec<ConnId> {
         if let Some(remote) = &self.remote {
             remote.log(self.seq, &frame);
         }
-        self.replay.push(self.seq, Arc::clone(&frame));
         let mut dropped = Vec::new();
         self.sinks.retain(|sink| {
             let ok = sink.send(&frame);

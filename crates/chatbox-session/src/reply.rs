@@ -48,7 +48,7 @@ pub(crate) struct Reply {
     /// Cancelled when the state machine ends the reply early.
     pub(crate) cancel: CancellationToken,
     /// The template of this reply's chunk frames.
-    pub(crate) frames: ChunkFrames,
+    pub(crate) frames: Arc<ChunkFrames>,
     provider: Arc<dyn LlmProvider>,
     /// In a mutex only so that the session task stays `Sync` (it is never locked: the task
     /// reaches it through `&mut`, with `get_mut`).
@@ -73,7 +73,7 @@ impl Reply {
         image: Option<ImageSource>,
         id: u64,
         cancel: CancellationToken,
-        frames: ChunkFrames,
+        frames: Arc<ChunkFrames>,
     ) -> Self {
         crate::metrics::llm_request(provider.as_ref());
         let stream = match image {

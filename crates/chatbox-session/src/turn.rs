@@ -191,7 +191,7 @@ impl SessionTask {
             return;
         };
         self.reply_deadline = Some(tokio::time::Instant::now() + timeout);
-        let frames = ChunkFrames::new(&id, provider.id());
+        let frames = Arc::new(ChunkFrames::new(&id, provider.id()));
         self.reply = Some(Box::new(crate::reply::Reply::start(
             provider, request, image, reply_id, cancel, frames,
         )));
@@ -206,9 +206,7 @@ impl SessionTask {
         let Some(frames) = self.reply.as_ref().map(|r| &r.frames) else {
             return;
         };
-        let now = Utc::now();
-        self.fanout
-            .publish_with(|buf, seq| frames.write(buf, &text, now, seq));
+        self.fanout.publish_chunk(frames, &text, Utc::now());
     }
 
     pub(crate) async fn reply_event(&mut self, id: u64, event: ReplyEvent) {

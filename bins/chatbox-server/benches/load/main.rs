@@ -131,6 +131,8 @@ struct Relay {
     system: Duration,
     load_cpu: Duration,
     wall: Duration,
+    /// Server RSS growth over the phase, with every session still connected after its reply.
+    rss_grown_kb: u64,
 }
 
 /// The (sent, latency) stamps of a frame as the client reads it, without building a JSON tree:
@@ -166,6 +168,7 @@ async fn relay(
 ) -> Relay {
     let mut conns = open_many(server, &format!("relay-{tag}-"), streams, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = server.process.rss_kb();
     let samples = Arc::new(Mutex::new(Vec::with_capacity(streams * chunks)));
     let (user_before, system_before) = server.process.cpu_split();
     let load_before = server::own_cpu();
@@ -209,6 +212,7 @@ async fn relay(
     let system = system_after.saturating_sub(system_before);
     let cpu = user_after.saturating_sub(user_before) + system;
     let load_cpu = server::own_cpu().saturating_sub(load_before);
+    let rss_grown_kb = server.process.rss_kb().saturating_sub(rss_before);
     drop(open);
     let pairs = std::mem::take(&mut *samples.lock().unwrap());
     let ended_ns = started_ns + wall.as_nanos();
@@ -229,6 +233,7 @@ async fn relay(
         system,
         load_cpu,
         wall,
+        rss_grown_kb,
     }
 }
 
@@ -287,6 +292,12 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
         ((long.system.as_secs_f64() - short.system.as_secs_f64()) / extra_chunks).max(0.0);
     let per_turn =
         (short.cpu.as_secs_f64() - per_chunk * short.samples.len() as f64) / short.turns as f64;
+    println!(
+        "- server memory held after the replies, sessions still connected: RSS +{:.1} MB after 40-chunk turns, +{:.1} MB after 400-chunk turns ({:.0} bytes per chunk)",
+        short.rss_grown_kb as f64 / 1024.0,
+        long.rss_grown_kb as f64 / 1024.0,
+        long.rss_grown_kb as f64 * 1024.0 / long.samples.len().max(1) as f64
+    );
     println!(
         "- marginal server CPU per relayed chunk: {:.1} us ({:.1} us user, {:.1} us kernel); per turn (everything but the chunks): {:.2} ms",
         per_chunk * 1e6,

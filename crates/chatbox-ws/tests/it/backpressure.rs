@@ -141,6 +141,15 @@ async fn a_long_reply_missed_by_a_device_resumes_in_one_reconnect() {
     assert_eq!(seqs.len(), 600);
     assert_eq!(seqs[0], last_seq + 1);
     assert!(seqs.windows(2).all(|p| p[1] == p[0] + 1), "in order");
+    let missed = |frames: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        let after = |f: &&serde_json::Value| f["seq"].as_u64().is_some_and(|n| n > last_seq);
+        frames.iter().filter(after).cloned().collect()
+    };
+    assert_eq!(
+        missed(&rest),
+        missed(&live),
+        "the replay is what the laptop got live, timestamps included"
+    );
     send(&mut phone, json!({"type": "ping"})).await;
     assert_eq!(
         json(&mut phone).await["type"],

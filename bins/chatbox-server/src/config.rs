@@ -4,10 +4,12 @@
 
 mod broker;
 mod edge;
+mod encryption;
 mod engine;
 mod features;
 mod file;
 mod go_keys;
+mod logging;
 mod notify;
 mod providers;
 mod reference;
@@ -23,17 +25,19 @@ use chatbox_session::EngineConfig;
 use chatbox_ws::EdgeConfig;
 
 pub use self::features::Features;
+pub use self::logging::LogSettings;
 pub use self::notify::NotifySettings;
 pub use self::reference::{GROUPS, Group, SETTINGS, Setting, markdown as reference_markdown};
 pub use self::uploads::{
     BlobSettings, DEFAULT_UPLOAD_MAX_SIZE, S3Settings, UploadSettings, parse_size,
 };
 
-use self::file::{ChatboxSection, FileConfig, LogSection};
+use self::encryption::encryption_keys;
+use self::file::FileConfig;
+use self::logging::logging;
 use self::providers::providers;
 use self::resolver::Resolver;
 use crate::env::Env;
-use crate::secret::{mask, placeholder_in};
 
 /// Default HTTP port.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -129,15 +133,6 @@ pub struct MongoSettings {
     pub retry_max_delay: Duration,
     /// Operations slower than this are logged and counted (`MONGO_SLOW_THRESHOLD`).
     pub slow_threshold: Option<Duration>,
-}
-
-/// Logging.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogSettings {
-    /// The default level (`RUST_LOG` overrides it with full filter directives).
-    pub level: String,
-    /// One JSON object per line instead of text.
-    pub json: bool,
 }
 
 /// Which store to run.
@@ -443,93 +438,6 @@ fn resolve(r: &mut Resolver<'_>, file: FileConfig, dev: bool) -> Settings {
         broker,
         warnings: std::mem::take(&mut r.warnings),
     }
-}
-
-/// The message encryption key and the previous one (read-only), each exactly 32 bytes.
-fn encryption_keys(
-    r: &mut Resolver<'_>,
-    c: &mut ChatboxSection,
-) -> (Option<String>, Option<String>) {
-    let mut keys = Vec::new();
-    for (env_key, file_key, value) in [
-        (
-            "ENCRYPTION_KEY",
-            "chatbox.encryption_key",
-            c.encryption_key.take(),
-        ),
-        (
-            "ENCRYPTION_KEY_PREVIOUS",
-            "chatbox.encryption_key_previous",
-            c.encryption_key_previous.take(),
-        ),
-    ] {
-        let picked = r
-            .pick(env_key, file_key, value)
-            .filter(|(_, v)| !v.is_empty());
-        if let Some((key, k)) = &picked {
-            if k.len() != 32 {
-                r.error(key, &mask(k), "must be exactly 32 bytes (AES-256)");
-            } else if placeholder_in(k).is_some() {
-                r.error(
-                    key,
-                    &mask(k),
-                    "contains a placeholder marker; set a real key",
-                );
-            }
-        }
-        keys.push(picked.map(|(_, v)| v));
-    }
-    let previous = keys.pop().flatten();
-    let current = keys.pop().flatten();
-    if current.is_none() && previous.is_some() {
-        r.error(
-            "ENCRYPTION_KEY_PREVIOUS",
-            "<set>",
-            "needs ENCRYPTION_KEY too (the previous key is only for reading)",
-        );
-    }
-    (current, previous)
-}
-
-/// Log level and format (`LOG_LEVEL` / `log.level`, `LOG_FORMAT` / `log.format`).
-fn logging(r: &mut Resolver<'_>, log: LogSection) -> LogSettings {
-    let level = match r.pick("LOG_LEVEL", "log.level", log.level) {
-        None => "info".to_owned(),
-        Some((key, raw)) => {
-            let l = raw.trim().to_ascii_lowercase();
-            match l.as_str() {
-                "trace" | "debug" | "info" | "error" => l,
-                "warn" | "warning" => "warn".into(),
-                "fatal" | "panic" => "error".into(),
-                _ => {
-                    r.error(&key, &raw, "allowed: trace, debug, info, warn, error");
-                    "info".into()
-                }
-            }
-        }
-    };
-    let json = match r.pick("LOG_FORMAT", "log.format", log.format) {
-        None => false,
-        Some((key, raw)) => match raw.trim() {
-            "json" => true,
-            "text" => false,
-            _ => {
-                r.error(&key, &raw, "allowed: json, text");
-                false
-            }
-        },
-    };
-    LogSettings { level, json }
-}
-
-fn generate_secret() -> String {
-    use rand::Rng;
-    use rand::distr::Alphanumeric;
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(48)
-        .map(char::from)
-        .collect()
 }
 
 #[cfg(test)]

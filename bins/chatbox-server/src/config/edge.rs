@@ -24,7 +24,7 @@ pub(super) fn resolve(
                 }
                 (s, false)
             }
-            None if dev => (super::generate_secret(), true),
+            None if dev => (generate_secret(), true),
             None => {
                 r.error(
                     "JWT_SECRET",
@@ -211,4 +211,15 @@ fn networks(
         }
     }
     Some(out)
+}
+
+/// A random JWT secret for a dev-mode run.
+fn generate_secret() -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect()
 }

@@ -32,7 +32,6 @@ use axum::http::header::ORIGIN;
 use axum::response::{IntoResponse, Response};
 use chatbox_core::SessionId;
 use chatbox_session::{ConnectRequest, Connection};
-use chrono::Utc;
 use fastwebsockets::{Frame, WebSocket};
 use futures::FutureExt;
 use futures::channel::mpsc;
@@ -234,6 +233,14 @@ impl ClientClose {
     }
 }
 
+/// Milliseconds since the Unix epoch, as `Utc::now().timestamp_millis()` without the calendar
+/// (taken on every frame a client sends).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Shared clocks of a connection (milliseconds / seconds since the Unix epoch).
 #[derive(Debug)]
 struct Clocks {
@@ -291,7 +298,7 @@ impl Opening {
         tracing::debug!(user = %user, session = %conn.session_id(), "websocket connected");
         let cfg = edge.config();
         let clocks = Arc::new(Clocks {
-            last_seen_ms: AtomicI64::new(Utc::now().timestamp_millis()),
+            last_seen_ms: AtomicI64::new(now_ms()),
             token_expires: AtomicI64::new(expires_at.unwrap_or(i64::MAX)),
         });
         let wr = Arc::new(Mutex::new(wr));

@@ -137,6 +137,52 @@ pub(crate) fn format_timestamp(t: &DateTime<FixedOffset>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, utc_offset)
 }
 
+/// Writes `t` as [`format_timestamp`] does for a UTC time, without building a string: the
+/// hot paths' frames (reply chunks, pongs) each carry one.
+pub(crate) fn write_utc_timestamp(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (t.year(), t.nanosecond());
+    // Years of other widths and leap seconds: as chrono writes them.
+    let Ok(year) = u32::try_from(year) else {
+        out.extend_from_slice(format_timestamp(&utc_timestamp(t)).as_bytes());
+        return;
+    };
+    if year > 9999 || nanos >= 1_000_000_000 {
+        out.extend_from_slice(format_timestamp(&utc_timestamp(t)).as_bytes());
+        return;
+    }
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    digits(&mut b[0..4], year);
+    digits(&mut b[5..7], t.month());
+    digits(&mut b[8..10], t.day());
+    digits(&mut b[11..13], t.hour());
+    digits(&mut b[14..16], t.minute());
+    digits(&mut b[17..19], t.second());
+    // Only the non-zero groups of three sub-second digits, as `SecondsFormat::AutoSi`.
+    let width = match nanos {
+        0 => 0,
+        n if n % 1_000_000 == 0 => 3,
+        n if n % 1_000 == 0 => 6,
+        _ => 9,
+    };
+    let end = if width == 0 {
+        19
+    } else {
+        digits(&mut b[20..29], nanos);
+        20 + width
+    };
+    b[end] = b'Z';
+    out.extend_from_slice(&b[..=end]);
+}
+
+/// Writes `v` in decimal, zero-padded to fill `out`.
+fn digits(out: &mut [u8], mut v: u32) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
 /// Converts a UTC time to the envelope's timestamp type.
 pub(crate) fn utc_timestamp(t: DateTime<Utc>) -> DateTime<FixedOffset> {
     t.fixed_offset()

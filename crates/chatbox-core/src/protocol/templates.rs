@@ -8,7 +8,7 @@ use std::io::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::envelope::{format_timestamp, utc_timestamp};
+use super::envelope::write_utc_timestamp;
 use crate::SessionId;
 
 /// The fixed parts of one reply's chunk frames.
@@ -50,7 +50,7 @@ impl ChunkFrames {
         // The envelope's serializer escapes the same way; writing to a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, text);
         out.extend_from_slice(self.middle.as_bytes());
-        out.extend_from_slice(format_timestamp(&utc_timestamp(now)).as_bytes());
+        write_utc_timestamp(out, now);
         out.extend_from_slice(TAIL.as_bytes());
         let _ = write!(out, "{seq}}}");
     }
@@ -76,12 +76,14 @@ impl PongFrame {
 
     /// The pong at `now`.
     pub fn at(&self, now: DateTime<Utc>) -> String {
-        let ts = format_timestamp(&utc_timestamp(now));
-        let mut out = String::with_capacity(self.head.len() + ts.len() + 20);
-        out.push_str(&self.head);
-        out.push_str(&ts);
-        out.push_str("\",\"sender\":\"system\"}");
-        out
+        const TAIL: &str = "\",\"sender\":\"system\"}";
+        let mut out = Vec::with_capacity(self.head.len() + 31 + TAIL.len());
+        out.extend_from_slice(self.head.as_bytes());
+        write_utc_timestamp(&mut out, now);
+        out.extend_from_slice(TAIL.as_bytes());
+        // The head is a `String` and the rest ASCII.
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
@@ -178,6 +180,28 @@ mod tests {
             let mut out = b"leftover".to_vec();
             ChunkFrames::new(&sid, &model).write(&mut out, &text, now, seq);
             prop_assert_eq!(String::from_utf8(out).unwrap(), via_envelope(&sid, &model, &text, now, seq));
+        }
+
+        #[test]
+        fn any_time_is_written_as_chrono_writes_it(
+            secs in -70_000_000_000i64..300_000_000_000,
+            nanos in prop_oneof![
+                Just(0u32),
+                (0u32..1000).prop_map(|m| m * 1_000_000),
+                (0u32..1_000_000).prop_map(|u| u * 1_000),
+                0u32..1_000_000_000,
+                1_000_000_000u32..2_000_000_000,
+            ],
+        ) {
+            let Some(t) = Utc.timestamp_opt(secs, nanos).single() else {
+                return Ok(());
+            };
+            let mut out = Vec::new();
+            super::super::envelope::write_utc_timestamp(&mut out, t);
+            let expected = super::super::envelope::format_timestamp(
+                &super::super::envelope::utc_timestamp(t),
+            );
+            prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 }

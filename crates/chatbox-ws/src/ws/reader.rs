@@ -151,7 +151,7 @@ impl Reader {
     fn seen(&self) {
         self.clocks
             .last_seen_ms
-            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+            .store(super::now_ms(), Ordering::Relaxed);
     }
 
     /// A whole text message; false when the connection must be dropped.

@@ -258,6 +258,11 @@ impl Inputs {
         self.pong.at(Utc::now())
     }
 
+    /// Writes the `pong` answering an application `ping` now into `out` (cleared first).
+    pub fn write_pong(&self, out: &mut Vec<u8>) {
+        self.pong.write(out, Utc::now());
+    }
+
     /// The session the connection is attached to.
     pub fn session_id(&self) -> &SessionId {
         &self.session_id

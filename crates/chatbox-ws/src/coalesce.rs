@@ -43,6 +43,8 @@ impl<W: AsyncWrite + Unpin> Coalesce<W> {
     pub(crate) fn put(&mut self, mut frame: Frame<'_>) -> bool {
         let mut head = [0u8; MAX_HEAD];
         let n = frame.fmt_head(&mut head);
+        // One allocation for a lone frame, not one for its head and another for its payload.
+        self.buf.reserve(n + frame.payload.len());
         self.buf.extend_from_slice(&head[..n]);
         self.buf.extend_from_slice(&frame.payload);
         self.buf.len() >= LIMIT

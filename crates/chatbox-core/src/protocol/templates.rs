@@ -74,13 +74,20 @@ impl PongFrame {
         }
     }
 
+    /// Writes the pong at `now` into `out` (cleared first); the bytes are UTF-8.
+    pub fn write(&self, out: &mut Vec<u8>, now: DateTime<Utc>) {
+        const TAIL: &str = "\",\"sender\":\"system\"}";
+        out.clear();
+        out.reserve(self.head.len() + 31 + TAIL.len());
+        out.extend_from_slice(self.head.as_bytes());
+        write_utc_timestamp(out, now);
+        out.extend_from_slice(TAIL.as_bytes());
+    }
+
     /// The pong at `now`.
     pub fn at(&self, now: DateTime<Utc>) -> String {
-        const TAIL: &str = "\",\"sender\":\"system\"}";
-        let mut out = Vec::with_capacity(self.head.len() + 31 + TAIL.len());
-        out.extend_from_slice(self.head.as_bytes());
-        write_utc_timestamp(&mut out, now);
-        out.extend_from_slice(TAIL.as_bytes());
+        let mut out = Vec::new();
+        self.write(&mut out, now);
         // The head is a `String` and the rest ASCII.
         String::from_utf8(out)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())

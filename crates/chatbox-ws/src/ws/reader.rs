@@ -22,6 +22,11 @@ use super::writer::{flush, write};
 use super::{ClientClose, Clocks, Control, Io, Wr};
 use crate::router::Edge;
 
+thread_local! {
+    /// Where a pong is written before it is put in the socket's buffer.
+    static PONG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The reading half of a connection.
 pub(super) struct Reader {
     pub(super) inputs: Inputs,
@@ -168,15 +173,17 @@ impl Reader {
     /// An application `pong`, written by the reader itself when it can. False when the
     /// connection must be dropped.
     async fn pong(&self) -> bool {
-        let pong = self.inputs.pong_frame();
-        if let Some(ok) = self
-            .write_now(Frame::text(Payload::Borrowed(pong.as_bytes())))
-            .await
-        {
-            return ok;
-        }
-        self.inputs.queue_pong(pong).await;
-        true
+        let Ok(mut wr) = self.writer.try_lock() else {
+            self.inputs.queue_pong(self.inputs.pong_frame()).await;
+            return true;
+        };
+        // Written into this thread's scratch, then straight into the socket's buffer.
+        PONG.with_borrow_mut(|pong| {
+            self.inputs.write_pong(pong);
+            // Whether that filled the buffer does not matter: it is flushed now.
+            let _ = wr.put(Frame::text(Payload::Borrowed(pong)));
+        });
+        flush(&mut wr, self.write_limit).await
     }
 
     /// Handles one text message; false when the connection must be dropped.

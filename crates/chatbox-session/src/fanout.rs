@@ -14,8 +14,14 @@ use crate::cluster::owner::Remote;
 use crate::connection::{CloseReason, ConnId, Sink};
 use crate::replay::{Replay, ReplayBuffer};
 
-/// The largest scratch buffer kept between frames (an idle session keeps none bigger).
-const SCRATCH_KEPT: usize = 4096;
+/// The largest scratch buffer a thread keeps between frames.
+const SCRATCH_KEPT: usize = 16 * 1024;
+
+thread_local! {
+    /// Where a chunk's frame is written before it is shared: one per thread, so it stays in
+    /// the cache whichever session's chunk comes next, and sessions keep none.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// A session's subscribers, seq counter and replay buffer.
 #[derive(Debug)]
@@ -24,8 +30,6 @@ pub(crate) struct Fanout {
     seq: u64,
     replay: ReplayBuffer,
     sinks: Vec<Sink>,
-    /// Reused by `publish_chunk`, so a chunk's frame costs one allocation (its shared bytes).
-    scratch: Vec<u8>,
     /// With several replicas: the session's log and other replicas' connections (boxed: one
     /// word when there is one replica).
     remote: Option<Box<Remote>>,
@@ -39,7 +43,6 @@ impl Fanout {
             seq: first_seq.saturating_sub(1),
             replay,
             sinks: Vec::new(),
-            scratch: Vec::new(),
             remote: None,
         }
     }
@@ -72,7 +75,7 @@ impl Fanout {
     }
 
     /// Publishes a chunk of a reply (the hot path): its frame is written from the reply's
-    /// template into a reused buffer, and the replay keeps it compact.
+    /// template into the thread's scratch buffer, and the replay keeps it compact.
     pub(crate) fn publish_chunk(
         &mut self,
         frames: &Arc<ChunkFrames>,
@@ -80,15 +83,17 @@ impl Fanout {
         now: DateTime<Utc>,
     ) -> Vec<ConnId> {
         self.seq += 1;
-        let mut buf = std::mem::take(&mut self.scratch);
-        frames.write(&mut buf, text, now, self.seq);
-        let frame: Arc<str> = match std::str::from_utf8(&buf) {
-            Ok(text) => Arc::from(text),
-            Err(_) => Arc::from(&*String::from_utf8_lossy(&buf)),
-        };
-        if buf.capacity() <= SCRATCH_KEPT {
-            self.scratch = buf;
-        }
+        let frame: Arc<str> = SCRATCH.with_borrow_mut(|buf| {
+            frames.write(buf, text, now, self.seq);
+            let frame = match std::str::from_utf8(buf) {
+                Ok(text) => Arc::from(text),
+                Err(_) => Arc::from(&*String::from_utf8_lossy(buf)),
+            };
+            if buf.capacity() > SCRATCH_KEPT {
+                *buf = Vec::new();
+            }
+            frame
+        });
         self.replay.push_chunk(self.seq, frames, text, now);
         self.send(frame)
     }

@@ -141,16 +141,12 @@ pub(crate) fn format_timestamp(t: &DateTime<FixedOffset>) -> String {
 /// hot paths' frames (reply chunks, pongs) each carry one.
 pub(crate) fn write_utc_timestamp(out: &mut Vec<u8>, t: DateTime<Utc>) {
     use chrono::{Datelike, Timelike};
-    let (year, nanos) = (t.year(), t.nanosecond());
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999);
     // Years of other widths and leap seconds: as chrono writes them.
-    let Ok(year) = u32::try_from(year) else {
+    let (Some(year), nanos @ 0..=999_999_999) = (year, t.nanosecond()) else {
         out.extend_from_slice(format_timestamp(&utc_timestamp(t)).as_bytes());
         return;
     };
-    if year > 9999 || nanos >= 1_000_000_000 {
-        out.extend_from_slice(format_timestamp(&utc_timestamp(t)).as_bytes());
-        return;
-    }
     let mut b = *b"0000-00-00T00:00:00.000000000Z";
     digits(&mut b[0..4], year);
     digits(&mut b[5..7], t.month());

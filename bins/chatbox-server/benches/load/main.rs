@@ -6,6 +6,9 @@
 //!   of 40 and of 400 chunks separate the two);
 //! - added latency: vendor write → client read through our server, minus the same fake vendor
 //!   read directly by the client at the same concurrency, p50/p99;
+//! - the floor of the stack: CPU per chunk and added latency of a bare relay (`bare_relay.rs`,
+//!   tokio + reqwest + fastwebsockets and nothing of ours) under the same load, on the same core,
+//!   and our server's ratio to it;
 //! - ping→pong round trips per second against a bare fastwebsockets echo server (both servers
 //!   pinned to the same core), and server CPU per ping;
 //! - idle memory: server RSS per open WebSocket, each its own user and session, at several
@@ -19,6 +22,7 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
+mod bare_relay;
 mod ping;
 #[path = "../support/server.rs"]
 mod server;
@@ -256,20 +260,38 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
     );
     let small = relay(server, "100", 100, 40, spread).await;
     let (direct, direct_wall) = vendor::direct(vendor, 100, 40, spread).await;
-    added_latency(100, &small, &direct, direct_wall);
+    added_latency(100, "chatbox-server", &small, &direct, direct_wall);
     let short = relay(server, "short", 1000, 40, spread).await;
     let long = relay(server, "long", 1000, 400, spread).await;
     let (direct, direct_wall) = vendor::direct(vendor, 1000, 400, spread).await;
-    added_latency(1000, &long, &direct, direct_wall);
+    added_latency(1000, "chatbox-server", &long, &direct, direct_wall);
     println!(
         "- 1000 streams through chatbox-server, steady state only (chunks written 2 s after the first send and 2 s before the last read: every stream mid-reply): {} chunks, p50 {:.3} ms, p99 {:.3} ms",
         long.steady.len(),
         percentile(&long.steady, 0.5),
         percentile(&long.steady, 0.99)
     );
+    // The floor of the stack: the same load through a relay that does nothing but relay.
+    let (process, addr) = bare_relay::start(vendor);
+    let bare = Server { process, addr };
+    let bare_short = relay(&bare, "bare-short", 1000, 40, spread).await;
+    let bare_long = relay(&bare, "bare-long", 1000, 400, spread).await;
+    drop(bare);
+    added_latency(1000, "the bare relay", &bare_long, &direct, direct_wall);
+    println!(
+        "- 1000 streams through the bare relay, steady state only: {} chunks, p50 {:.3} ms, p99 {:.3} ms",
+        bare_long.steady.len(),
+        percentile(&bare_long.steady, 0.5),
+        percentile(&bare_long.steady, 0.99)
+    );
 
     println!("\n## Relay: server CPU per chunk and per turn (1,000 concurrent streams)");
-    for (label, r) in [("40-chunk turns", &short), ("400-chunk turns", &long)] {
+    for (label, r) in [
+        ("chatbox-server, 40-chunk turns", &short),
+        ("chatbox-server, 400-chunk turns", &long),
+        ("bare relay, 40-chunk turns", &bare_short),
+        ("bare relay, 400-chunk turns", &bare_long),
+    ] {
         println!(
             "- {label}: {} turns, {} chunks in {:.1} s, server CPU {:.2} s = {:.1} us per chunk gross ({:.0}% of its core; load generator {:.0}% of its core)",
             r.turns,
@@ -281,35 +303,68 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
             100.0 * r.load_cpu.as_secs_f64() / r.wall.as_secs_f64(),
         );
     }
-    let extra_chunks = long
-        .samples
-        .len()
-        .saturating_sub(short.samples.len())
-        .max(1) as f64;
-    let per_chunk = long.cpu.as_secs_f64() - short.cpu.as_secs_f64();
-    let per_chunk = (per_chunk / extra_chunks).max(0.0);
-    let system_per_chunk =
-        ((long.system.as_secs_f64() - short.system.as_secs_f64()) / extra_chunks).max(0.0);
-    let per_turn =
-        (short.cpu.as_secs_f64() - per_chunk * short.samples.len() as f64) / short.turns as f64;
     println!(
         "- server memory held after the replies, sessions still connected: RSS +{:.1} MB after 40-chunk turns, +{:.1} MB after 400-chunk turns ({:.0} bytes per chunk)",
         short.rss_grown_kb as f64 / 1024.0,
         long.rss_grown_kb as f64 / 1024.0,
         long.rss_grown_kb as f64 * 1024.0 / long.samples.len().max(1) as f64
     );
+    let ours = CpuPerChunk::of(&short, &long);
+    let floor = CpuPerChunk::of(&bare_short, &bare_long);
+    for (label, c) in [("chatbox-server", &ours), ("bare relay", &floor)] {
+        println!(
+            "- {label}: marginal CPU per relayed chunk {:.1} us ({:.1} us user, {:.1} us kernel); per turn (everything but the chunks): {:.2} ms",
+            c.chunk * 1e6,
+            (c.chunk - c.system).max(0.0) * 1e6,
+            c.system * 1e6,
+            c.turn * 1e3
+        );
+    }
     println!(
-        "- marginal server CPU per relayed chunk: {:.1} us ({:.1} us user, {:.1} us kernel); per turn (everything but the chunks): {:.2} ms",
-        per_chunk * 1e6,
-        (per_chunk - system_per_chunk).max(0.0) * 1e6,
-        system_per_chunk * 1e6,
-        per_turn * 1e3
+        "- chatbox-server over the bare relay: {:.2}x the CPU per chunk, +{:.1} us ({:+.1} us user, {:+.1} us kernel)",
+        ours.chunk / floor.chunk.max(1e-9),
+        (ours.chunk - floor.chunk) * 1e6,
+        ((ours.chunk - ours.system) - (floor.chunk - floor.system)) * 1e6,
+        (ours.system - floor.system) * 1e6
     );
 }
 
-fn added_latency(streams: usize, ours: &Relay, direct: &[u128], direct_wall: Duration) {
+/// Marginal server CPU (seconds) per chunk and per turn, from phases of short and long turns.
+struct CpuPerChunk {
+    chunk: f64,
+    system: f64,
+    turn: f64,
+}
+
+impl CpuPerChunk {
+    fn of(short: &Relay, long: &Relay) -> Self {
+        let extra_chunks = long
+            .samples
+            .len()
+            .saturating_sub(short.samples.len())
+            .max(1) as f64;
+        let chunk = ((long.cpu.as_secs_f64() - short.cpu.as_secs_f64()) / extra_chunks).max(0.0);
+        let system =
+            ((long.system.as_secs_f64() - short.system.as_secs_f64()) / extra_chunks).max(0.0);
+        let turn =
+            (short.cpu.as_secs_f64() - chunk * short.samples.len() as f64) / short.turns as f64;
+        Self {
+            chunk,
+            system,
+            turn,
+        }
+    }
+}
+
+fn added_latency(
+    streams: usize,
+    through: &str,
+    ours: &Relay,
+    direct: &[u128],
+    direct_wall: Duration,
+) {
     latency_line(
-        &format!("{streams} streams through chatbox-server"),
+        &format!("{streams} streams through {through}"),
         &ours.samples,
         ours.wall,
     );
@@ -319,7 +374,7 @@ fn added_latency(streams: usize, ours: &Relay, direct: &[u128], direct_wall: Dur
         direct_wall,
     );
     println!(
-        "- {streams} streams, added latency: p50 {:+.3} ms, p99 {:+.3} ms",
+        "- {streams} streams through {through}, added latency: p50 {:+.3} ms, p99 {:+.3} ms",
         percentile(&ours.samples, 0.5) - percentile(direct, 0.5),
         percentile(&ours.samples, 0.99) - percentile(direct, 0.99)
     );
@@ -370,6 +425,9 @@ fn server_settings(vendor: SocketAddr) -> [(&'static str, String); 3] {
 fn main() {
     if std::env::var_os(ping::ECHO_ENV).is_some() {
         return ping::echo_main();
+    }
+    if let Ok(vendor) = std::env::var(bare_relay::RELAY_ENV) {
+        return bare_relay::relay_main(&vendor);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pinned = server::pinning();

@@ -273,7 +273,11 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
     );
     // The floor of the stack: the same load through a relay that does nothing but relay.
     let (process, addr) = bare_relay::start(vendor);
-    let bare = Server { process, addr };
+    let bare = Server {
+        process,
+        addr,
+        data: None,
+    };
     let bare_short = relay(&bare, "bare-short", 1000, 40, spread).await;
     let bare_long = relay(&bare, "bare-long", 1000, 400, spread).await;
     drop(bare);

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each benchmark binary uses part of this module
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -129,18 +130,30 @@ fn clock_ticks() -> u64 {
         .unwrap_or(100)
 }
 
-/// The server under test.
+/// The server under test; dropping it stops the process and removes its data directory.
 pub struct Server {
     pub process: Process,
     pub addr: SocketAddr,
+    /// The server's data directory (on tmpfs), when the bench made one.
+    pub data: Option<PathBuf>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.process.child.kill();
+        let _ = self.process.child.wait();
+        if let Some(data) = &self.data {
+            let _ = std::fs::remove_dir_all(data);
+        }
+    }
 }
 
 /// Starts the release server with `extra` settings (its provider endpoint among them) on top
 /// of the benchmarks' common ones; on the server core when `pinned`.
 pub async fn start(pinned: bool, extra: &[(&str, String)]) -> Server {
-    // A port picked by the OS can collide with a client socket's source port after thousands of
-    // connections; try a few.
-    for _ in 0..5 {
+    // A port picked by the OS can still be taken by a client socket's source port before the
+    // server binds it; try a few.
+    for _ in 0..10 {
         if let Some(server) = try_start(pinned, extra).await {
             return server;
         }
@@ -149,12 +162,18 @@ pub async fn start(pinned: bool, extra: &[(&str, String)]) -> Server {
 }
 
 async fn try_start(pinned: bool, extra: &[(&str, String)]) -> Option<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    // Probed on every address, as the server listens: a port free on 127.0.0.1 alone can be the
+    // source port of a load connection from 127.0.0.2–4 (the server would fail with "address in
+    // use" after an idle run of many thousand connections).
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let data = format!("/dev/shm/chatbox-bench-{}-{port}", std::process::id());
+    let data = PathBuf::from(format!(
+        "/dev/shm/chatbox-bench-{}-{port}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&data);
     // `BENCH_SERVER_BIN` runs another build (say, main's before a change) under the same load.
     let bin = std::env::var("BENCH_SERVER_BIN")
@@ -169,7 +188,7 @@ async fn try_start(pinned: bool, extra: &[(&str, String)]) -> Option<Server> {
         .envs([
             ("JWT_SECRET", SECRET.to_owned()),
             ("SERVER_PORT", port.to_string()),
-            ("CHATBOX_DATA_DIR", data),
+            ("CHATBOX_DATA_DIR", data.display().to_string()),
             ("RUST_LOG", "error".into()),
             ("LLM_PROVIDER_1_ID", "fake".into()),
             ("LLM_PROVIDER_1_TYPE", "openai".into()),
@@ -185,6 +204,7 @@ async fn try_start(pinned: bool, extra: &[(&str, String)]) -> Option<Server> {
     let mut server = Server {
         process: Process { child },
         addr,
+        data: Some(data),
     };
     for _ in 0..600 {
         if let Ok((200, _)) = chatbox_ws::testing::http(addr, "GET", "/chatbox/healthz", &[]).await

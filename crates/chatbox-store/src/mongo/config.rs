@@ -80,3 +80,23 @@ impl std::fmt::Debug for MongoConfig {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MongoConfig;
+
+    #[test]
+    fn debug_never_shows_the_connection_string_or_its_credentials() {
+        let config = MongoConfig {
+            uri: "mongodb://chat:hunter2@db.internal:27017/?authSource=admin".into(),
+            database: "support".into(),
+            ..MongoConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("db.internal"), "{shown}");
+        assert!(shown.contains("uri: \"<redacted>\""), "{shown}");
+        assert!(shown.contains("database: \"support\""), "{shown}");
+        assert!(shown.contains("collection: \"sessions\""), "{shown}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Unit tests of the SQLite store's storage details: config, encryption at rest, WAL,
-//! durability across reopen.
+//! checkpoints, durability across reopen, rows this build cannot read, and how rusqlite errors
+//! are classified.
 
 use chatbox_core::Sender;
 use chrono::TimeZone;
@@ -113,4 +114,124 @@ fn the_default_admin_page_is_read_from_an_index_without_sorting() {
         "SELECT id FROM sessions WHERE user_id = 'u' ORDER BY start_ms DESC, id DESC LIMIT 100",
     );
     assert!(!by_user.contains("TEMP B-TREE"), "{by_user}");
+}
+
+#[tokio::test]
+async fn checkpoint_empties_the_write_ahead_log_and_keeps_every_write() {
+    let config = temp_config("checkpoint");
+    let cipher = Cipher::new(Some(KEY), None).unwrap();
+    let store = SqliteStore::open(config.clone(), cipher.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.path(), config.path());
+    let id = SessionId::parse("s-ckpt").unwrap();
+    let s = Session::new(id.clone(), UserId::parse("u1").unwrap(), t0());
+    store.create_session(&s).await.unwrap();
+    let m = Message::text(Sender::User, "kept across the checkpoint", t0());
+    store.append_message(&id, &m).await.unwrap();
+
+    let wal = PathBuf::from(format!("{}-wal", config.path().display()));
+    let wal_len = || std::fs::metadata(&wal).unwrap().len();
+    assert!(wal_len() > 0, "the writes are in the write-ahead log");
+    store.checkpoint().await.unwrap();
+    assert_eq!(
+        wal_len(),
+        0,
+        "the log was copied into the file and truncated"
+    );
+    assert_eq!(store.messages(&id, None).await.unwrap(), vec![m.clone()]);
+    drop(store);
+
+    let reopened = SqliteStore::open(config.clone(), cipher).await.unwrap();
+    assert_eq!(reopened.messages(&id, None).await.unwrap(), vec![m]);
+    drop(reopened);
+    std::fs::remove_dir_all(&config.data_dir).unwrap();
+}
+
+#[tokio::test]
+async fn debug_names_the_file_but_never_the_key() {
+    let config = temp_config("debug");
+    let store = SqliteStore::open(config.clone(), Cipher::new(Some(KEY), None).unwrap())
+        .await
+        .unwrap();
+    let shown = format!("{store:?}");
+    assert!(shown.starts_with("SqliteStore"), "{shown}");
+    assert!(
+        shown.contains(&format!("{:?}", config.path())),
+        "the path is shown: {shown}"
+    );
+    assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    drop(store);
+    std::fs::remove_dir_all(&config.data_dir).unwrap();
+}
+
+#[tokio::test]
+async fn rows_this_build_cannot_read_are_corrupt_errors_naming_the_column() {
+    let config = temp_config("corrupt");
+    let store = SqliteStore::open(config.clone(), Cipher::plaintext())
+        .await
+        .unwrap();
+    let good = SessionId::parse("s-good").unwrap();
+    store
+        .create_session(&Session::new(
+            good.clone(),
+            UserId::parse("u1").unwrap(),
+            t0(),
+        ))
+        .await
+        .unwrap();
+    // Rows as a hand edit or a newer build might leave them.
+    store
+        .write(|tx| {
+            tx.execute_batch(
+                "INSERT INTO sessions (id, user_id, start_ms, last_activity_ms) \
+                     VALUES ('s-bad-user', '', 0, 0);
+                 INSERT INTO takeovers (session_id, seq, kind, admin_id, admin_name, at_ms) \
+                     VALUES ('s-good', 1, 'promote', 'a1', 'Ann', 0);",
+            )
+            .map_err(store_error)
+        })
+        .await
+        .unwrap();
+
+    let bad_user = SessionId::parse("s-bad-user").unwrap();
+    match store.get_session(&bad_user).await {
+        Err(StoreError::Corrupt(why)) => assert!(why.starts_with("user_id: "), "{why}"),
+        other => panic!("expected a corrupt user_id, got {other:?}"),
+    }
+    match store.takeover_events(&good).await {
+        Err(StoreError::Corrupt(why)) => assert_eq!(why, "unknown takeover kind"),
+        other => panic!("expected an unknown takeover kind, got {other:?}"),
+    }
+    // The readable session is untouched by its neighbour.
+    let read = store.get_session(&good).await.unwrap().unwrap();
+    assert_eq!(read.user_id.as_str(), "u1");
+    drop(store);
+    std::fs::remove_dir_all(&config.data_dir).unwrap();
+}
+
+#[test]
+fn busy_and_locked_are_transient_constraints_conflicts_and_the_rest_backend_errors() {
+    use rusqlite::ffi;
+    let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
+    assert!(matches!(
+        store_error(failure(ffi::SQLITE_BUSY)),
+        StoreError::Unavailable(_)
+    ));
+    assert!(matches!(
+        store_error(failure(ffi::SQLITE_LOCKED)),
+        StoreError::Unavailable(_)
+    ));
+    assert!(matches!(
+        store_error(failure(ffi::SQLITE_CONSTRAINT)),
+        StoreError::Conflict(_)
+    ));
+    assert!(matches!(
+        store_error(failure(ffi::SQLITE_CORRUPT)),
+        StoreError::Backend(_)
+    ));
+    assert!(matches!(
+        store_error(rusqlite::Error::QueryReturnedNoRows),
+        StoreError::Backend(_)
+    ));
 }

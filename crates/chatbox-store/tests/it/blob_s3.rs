@@ -1,7 +1,8 @@
 //! S3BlobStore against moto's server (`CHATBOX_TEST_S3_ENDPOINT`, from `cargo xtask test`): the
 //! BlobStore conformance suite (each behaviour in a bucket of its own), multipart uploads of
 //! large bodies and their abort on failure (checked with a plain S3 client), the presigned URL's
-//! parameters and content, error kinds, and config validation (no service needed).
+//! parameters and content, error kinds, buckets outside the default region, and config
+//! validation and `Debug` output (no service needed).
 
 use std::time::Duration;
 
@@ -344,4 +345,83 @@ async fn invalid_settings_are_all_listed_and_the_secret_is_never_shown() {
     };
     assert!(secret.problems().is_empty());
     assert!(!format!("{secret:?}").contains("very-secret-value"));
+}
+
+#[tokio::test]
+async fn a_bucket_outside_the_default_region_is_created_there_and_serves_files() {
+    let bucket = unique("region").replace('_', "-");
+    let store = S3BlobStore::new(S3Config {
+        region: "eu-west-1".into(),
+        ..config(endpoint(), bucket.clone())
+    })
+    .await
+    .unwrap();
+    store.create_bucket_if_missing().await.unwrap();
+    let location = raw_client()
+        .await
+        .get_bucket_location()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location.location_constraint().map(|c| c.as_str()),
+        Some("eu-west-1")
+    );
+    let id = file_id("in-region");
+    store
+        .put(
+            &id,
+            &meta("u1", "a.txt", "text/plain"),
+            body([b"hej".to_vec()]),
+            10,
+        )
+        .await
+        .unwrap();
+    let (_, bytes) = store.get(&id, None).await.unwrap();
+    assert_eq!(collect(bytes).await, b"hej");
+}
+
+#[tokio::test]
+async fn a_region_with_other_characters_and_a_secret_without_its_key_id_are_refused() {
+    let bad = S3Config {
+        region: "eu_west 1".into(),
+        access_key_id: None,
+        secret_access_key: Some("very-secret-value".into()),
+        ..S3Config::default()
+    };
+    let listed = bad.problems();
+    let problems: Vec<(&str, &str)> = listed.iter().map(|p| (p.key, p.reason.as_str())).collect();
+    assert_eq!(
+        problems,
+        [
+            ("S3_REGION", "may hold only letters, digits and dashes"),
+            (
+                "S3_ACCESS_KEY_ID",
+                "is empty while S3_SECRET_ACCESS_KEY is set"
+            ),
+        ]
+    );
+    let err = S3BlobStore::new(bad).await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidConfig { problems, .. } if problems.len() == 2));
+    assert!(!err.to_string().contains("very-secret-value"), "{err}");
+}
+
+#[tokio::test]
+async fn the_store_debug_names_its_bucket_and_region_but_never_the_credentials() {
+    // Nothing is sent to S3 when the store is built, so no service is needed.
+    let store = S3BlobStore::new(S3Config {
+        region: "eu-north-1".into(),
+        access_key_id: Some("AKIAEXAMPLEKEYID".into()),
+        secret_access_key: Some("very-secret-value".into()),
+        ..config("http://127.0.0.1:9".into(), "debug-bucket".into())
+    })
+    .await
+    .unwrap();
+    let shown = format!("{store:?}");
+    assert!(shown.starts_with("S3BlobStore"), "{shown}");
+    assert!(shown.contains("bucket: \"debug-bucket\""), "{shown}");
+    assert!(shown.contains("region: \"eu-north-1\""), "{shown}");
+    assert!(!shown.contains("very-secret-value"), "{shown}");
+    assert!(!shown.contains("AKIAEXAMPLEKEYID"), "{shown}");
 }

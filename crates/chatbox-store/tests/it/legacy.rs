@@ -1,9 +1,10 @@
 //! Existing data this build cannot fully read never blocks: a session with a bad message still
 //! answers its other messages, a bad document is skipped in lists, a legacy file id is dropped
-//! rather than fatal, and `check_data` names exactly the bad parts.
+//! rather than fatal, an element of the wrong type or an unknown takeover kind is a clear
+//! `Corrupt` error, and `check_data` names exactly the bad parts.
 
 use chatbox_core::query::SessionQuery;
-use chatbox_core::{SessionId, Store};
+use chatbox_core::{SessionId, Store, StoreError};
 use chatbox_store::Cipher;
 use mongodb::bson::{DateTime as BsonDateTime, doc};
 
@@ -90,4 +91,62 @@ async fn an_existing_index_on_the_same_keys_under_another_name_does_not_block_st
     assert!(again.is_ok(), "the server starts: {:?}", again.err());
     let names: Vec<String> = coll.list_index_names().await.unwrap();
     assert!(names.contains(&"uid_1".to_owned()), "{names:?}");
+}
+
+#[tokio::test]
+async fn elements_of_the_wrong_type_and_unknown_kinds_are_named_not_fatal() {
+    let store = mongo("legacy-types", Cipher::new(None, None).unwrap()).await;
+    let ts = BsonDateTime::from_millis(1_700_000_000_000);
+    store
+        .collection()
+        .insert_many([
+            doc! {
+                "_id": "odd", "uid": "u1", "ts": ts, "lastActivity": ts,
+                "msgs": ["a bare string", {"content": "hello", "ts": ts, "sender": "user"}],
+                "takeovers": ["a bare string"],
+            },
+            doc! {
+                "_id": "promoted", "uid": "u1", "ts": ts, "lastActivity": ts, "msgs": [],
+                "takeovers": [{"kind": "promote", "adminId": "a1", "adminName": "Ann", "at": ts}],
+            },
+            doc! { "_id": 42, "uid": "u1", "ts": ts },
+            doc! { "_id": "no-user", "ts": ts },
+        ])
+        .await
+        .unwrap();
+
+    let odd = SessionId::parse("odd").unwrap();
+    let msgs = store.messages(&odd, None).await.unwrap();
+    let texts: Vec<&str> = msgs.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["hello"],
+        "the element that is not a document is skipped"
+    );
+    match store.takeover_events(&odd).await {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("not a document"), "{why}"),
+        other => panic!("expected a corrupt takeovers field, got {other:?}"),
+    }
+    let promoted = SessionId::parse("promoted").unwrap();
+    match store.takeover_events(&promoted).await {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("takeovers.kind"), "{why}"),
+        other => panic!("expected an unknown takeover kind, got {other:?}"),
+    }
+
+    let problems = store.check_data().await.unwrap();
+    let found: Vec<(&str, Option<usize>)> = problems
+        .iter()
+        .map(|p| (p.session.as_str(), p.message))
+        .collect();
+    assert_eq!(
+        found,
+        [("odd", Some(0)), ("42", None), ("no-user", None)],
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].reason.contains("not a document"),
+        "{problems:?}"
+    );
+    assert!(problems[2].reason.contains("uid"), "{problems:?}");
+    assert!(problems[2].reason.contains("missing"), "{problems:?}");
 }

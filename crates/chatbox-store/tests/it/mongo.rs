@@ -121,3 +121,17 @@ async fn cancelled_replies_keep_message_and_stats_together() {
     let store = Arc::new(mongo("cancel_replies", Cipher::new(Some(KEY), None).unwrap()).await);
     crate::concurrent::cancelled_replies_keep_message_and_stats_together(store).await;
 }
+
+#[tokio::test]
+async fn the_store_debug_names_its_namespace_but_not_the_connection_string() {
+    let store = mongo("debug", Cipher::new(Some(KEY), None).unwrap()).await;
+    let shown = format!("{store:?}");
+    let namespace = format!("{}.sessions", store.database_name());
+    assert!(shown.starts_with("MongoStore"), "{shown}");
+    assert!(shown.contains(&namespace), "{shown}");
+    assert!(!shown.contains("mongodb://"), "{shown}");
+    assert!(
+        !shown.contains("0123456789abcdef"),
+        "the key is hidden: {shown}"
+    );
+}

@@ -197,3 +197,18 @@ async fn a_write_abandoned_after_it_was_queued_still_commits_whole() {
         (2, 1, 7)
     );
 }
+
+#[tokio::test]
+async fn revoking_the_share_token_of_a_missing_session_is_not_found() {
+    let store = sqlite("revoke", Cipher::plaintext()).await;
+    let ghost = SessionId::parse("ghost").unwrap();
+    assert!(matches!(
+        store.revoke_share_token(&ghost).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.get_session(&ghost).await.unwrap(),
+        None,
+        "nothing was created"
+    );
+}

@@ -1,6 +1,8 @@
 //! Unit tests of the writer thread on a database of its own: jobs queued together share one
 //! transaction, a failing or panicking job is rolled back alone, a failed commit fails the whole
-//! batch, and the thread finishes its queue and ends when the last handle goes.
+//! batch, a job that ends the transaction fails only the jobs before it, a solo job keeps its
+//! place in the queue, a locked database is a transient error, and the thread finishes its queue
+//! and ends when the last handle goes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -154,5 +156,95 @@ fn queued_jobs_still_commit_after_their_callers_left_and_the_thread_then_ends() 
         .unwrap();
     assert_eq!(count, 10);
     drop(conn);
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[tokio::test]
+async fn a_job_that_ends_the_transaction_fails_the_jobs_so_far_and_the_rest_commit_anew() {
+    let (w, _) = spawn(Connection::open_in_memory().unwrap());
+    // Ends the batch's transaction behind the writer's back: its savepoint is gone.
+    let ends_the_transaction: Job = Box::new(|tx| {
+        tx.execute_batch("ROLLBACK").unwrap();
+        Ok(())
+    });
+    let results = one_batch(&w, vec![insert(1), ends_the_transaction, insert(2)]).await;
+    for r in &results[..2] {
+        let err = r.as_ref().unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+        let source = std::error::Error::source(err).map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("the SQLite transaction of a batch of writes failed")
+        );
+    }
+    assert!(results[2].is_ok(), "{results:?}");
+    assert_eq!(
+        rows(&w).await,
+        vec![2],
+        "only the job after the break commits"
+    );
+}
+
+#[tokio::test]
+async fn a_solo_job_queued_between_writes_runs_after_the_writes_before_it() {
+    let (w, _) = spawn(Connection::open_in_memory().unwrap());
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let mut hold = Box::pin(w.solo(move |_| {
+        held.recv().unwrap();
+        Ok(())
+    }));
+    assert!(futures::poll!(hold.as_mut()).is_pending());
+    let mut first = Box::pin(w.write(insert(1)));
+    assert!(
+        futures::poll!(first.as_mut()).is_pending(),
+        "the writer is held"
+    );
+    let mut between = Box::pin(rows(&w));
+    assert!(
+        futures::poll!(between.as_mut()).is_pending(),
+        "the writer is held"
+    );
+    let mut second = Box::pin(w.write(insert(2)));
+    assert!(
+        futures::poll!(second.as_mut()).is_pending(),
+        "the writer is held"
+    );
+    release.send(()).unwrap();
+    hold.await.unwrap();
+    first.await.unwrap();
+    assert_eq!(
+        between.await,
+        vec![1],
+        "it saw the write queued before it only"
+    );
+    second.await.unwrap();
+    assert_eq!(rows(&w).await, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn a_database_locked_by_another_connection_is_a_transient_error_for_the_batch() {
+    let file =
+        std::env::temp_dir().join(format!("chatbox-writer-{}.sqlite3", rand::random::<u64>()));
+    let conn = Connection::open(&file).unwrap();
+    // Fail at once instead of waiting for the lock.
+    conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+    let (w, thread) = spawn(conn);
+    let other = Connection::open(&file).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let locked = w.write(insert(1)).await.unwrap_err();
+    assert!(matches!(locked, StoreError::Unavailable(_)), "{locked:?}");
+    let source = std::error::Error::source(&locked).map(ToString::to_string);
+    assert_eq!(
+        source.as_deref(),
+        Some("the SQLite transaction of a batch of writes failed")
+    );
+
+    other.execute_batch("ROLLBACK").unwrap();
+    w.write(insert(2)).await.unwrap();
+    assert_eq!(rows(&w).await, vec![2], "the refused write left nothing");
+    drop(w);
+    thread.join().unwrap();
+    drop(other);
     std::fs::remove_file(&file).unwrap();
 }

@@ -6,9 +6,6 @@
 //! per chunk. What it costs per chunk is what the stack and the kernel cost, so the distance
 //! between it and our server is what our code costs.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use axum::Router;
@@ -20,32 +17,14 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-use crate::server::{Process, on_server_core};
 use crate::vendor::content_of;
 
 /// Set (to the fake vendor's address) in the environment of the bench binary re-run as the bare
-/// relay.
+/// relay (`server::spawn_self`).
 pub const RELAY_ENV: &str = "CHATBOX_BENCH_BARE_RELAY";
 
 const CONNECTED: &[u8] = br#"{"type":"connection_status","status":"connected"}"#;
 const DONE: &[u8] = br#"{"type":"ai_response","content":"","done":"true"}"#;
-
-/// Starts the bare relay as a child process (this bench binary, re-run) on the server core,
-/// relaying from `vendor`.
-pub fn start(vendor: SocketAddr) -> (Process, SocketAddr) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = on_server_core(exe.to_str().unwrap())
-        .env(RELAY_ENV, vendor.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().parse().unwrap();
-    (Process { child }, addr)
-}
 
 /// The bare relay's main: prints its address, then serves until killed.
 pub fn relay_main(vendor: &str) {

@@ -265,14 +265,8 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
     let long = relay(server, "long", 1000, 400, spread).await;
     let (direct, direct_wall) = vendor::direct(vendor, 1000, 400, spread).await;
     added_latency(1000, "chatbox-server", &long, &direct, direct_wall);
-    println!(
-        "- 1000 streams through chatbox-server, steady state only (chunks written 2 s after the first send and 2 s before the last read: every stream mid-reply): {} chunks, p50 {:.3} ms, p99 {:.3} ms",
-        long.steady.len(),
-        percentile(&long.steady, 0.5),
-        percentile(&long.steady, 0.99)
-    );
     // The floor of the stack: the same load through a relay that does nothing but relay.
-    let (process, addr) = bare_relay::start(vendor);
+    let (process, addr) = server::spawn_self(bare_relay::RELAY_ENV, &vendor.to_string());
     let bare = Server {
         process,
         addr,
@@ -282,12 +276,6 @@ async fn relay_section(server: &Server, vendor: SocketAddr) {
     let bare_long = relay(&bare, "bare-long", 1000, 400, spread).await;
     drop(bare);
     added_latency(1000, "the bare relay", &bare_long, &direct, direct_wall);
-    println!(
-        "- 1000 streams through the bare relay, steady state only: {} chunks, p50 {:.3} ms, p99 {:.3} ms",
-        bare_long.steady.len(),
-        percentile(&bare_long.steady, 0.5),
-        percentile(&bare_long.steady, 0.99)
-    );
 
     println!("\n## Relay: server CPU per chunk and per turn (1,000 concurrent streams)");
     for (label, r) in [
@@ -382,6 +370,14 @@ fn added_latency(
         percentile(&ours.samples, 0.5) - percentile(direct, 0.5),
         percentile(&ours.samples, 0.99) - percentile(direct, 0.99)
     );
+    if !ours.steady.is_empty() {
+        println!(
+            "- {streams} streams through {through}, steady state only (chunks written 2 s after the first send and 2 s before the last read: every stream mid-reply): {} chunks, p50 {:.3} ms, p99 {:.3} ms",
+            ours.steady.len(),
+            percentile(&ours.steady, 0.5),
+            percentile(&ours.steady, 0.99)
+        );
+    }
 }
 
 async fn ping_section(server: &Server) {
@@ -392,7 +388,7 @@ async fn ping_section(server: &Server) {
     let cpu_before = server.process.cpu();
     let (ours_rate, pings) = ping::rate(ours, PING_SECONDS).await;
     let cpu = server.process.cpu().saturating_sub(cpu_before);
-    let (_echo, echo) = ping::start_echo();
+    let (_echo, echo) = server::spawn_self(ping::ECHO_ENV, "1");
     let token = chatbox_ws::testing::token(SECRET, "echo", &[]);
     let mut bare = Vec::new();
     for i in 0..PING_CONNECTIONS {

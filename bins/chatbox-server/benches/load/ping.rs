@@ -2,9 +2,6 @@
 //! Both servers run as their own process on the server core, so neither shares a core with the
 //! load client.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -17,9 +14,7 @@ use fastwebsockets::{Frame, OpCode, Payload};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::server::{Process, on_server_core};
-
-/// Set in the environment of the bench binary re-run as the echo server.
+/// Set in the environment of the bench binary re-run as the echo server (`server::spawn_self`).
 pub const ECHO_ENV: &str = "CHATBOX_BENCH_ECHO";
 
 async fn ping_loop(mut ws: Ws, payload: Vec<u8>, until: Instant, counter: Arc<AtomicU64>) {
@@ -51,22 +46,6 @@ pub async fn rate(conns: Vec<Ws>, secs: u64) -> (f64, u64) {
     }
     let n = counter.load(Ordering::Relaxed);
     (n as f64 / secs as f64, n)
-}
-
-/// Starts the echo server as a child process (this bench binary, re-run) on the server core.
-pub fn start_echo() -> (Process, SocketAddr) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = on_server_core(exe.to_str().unwrap())
-        .env(ECHO_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().parse().unwrap();
-    (Process { child }, addr)
 }
 
 /// The echo server's main: text frames back as they came, one task per connection, with

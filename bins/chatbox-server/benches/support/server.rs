@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each benchmark binary uses part of this module
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -47,6 +48,23 @@ pub fn on_server_core(program: &str) -> Command {
     } else {
         Command::new(program)
     }
+}
+
+/// This bench binary re-run on the server core as a baseline server (`key=value` in its
+/// environment says which), and the address it prints on its first line.
+pub fn spawn_self(key: &str, value: &str) -> (Process, SocketAddr) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = on_server_core(exe.to_str().unwrap())
+        .env(key, value)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().parse().unwrap();
+    (Process { child }, addr)
 }
 
 /// A child process that is killed when dropped.

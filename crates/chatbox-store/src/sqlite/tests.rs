@@ -214,24 +214,21 @@ async fn rows_this_build_cannot_read_are_corrupt_errors_naming_the_column() {
 fn busy_and_locked_are_transient_constraints_conflicts_and_the_rest_backend_errors() {
     use rusqlite::ffi;
     let failure = |code| rusqlite::Error::SqliteFailure(ffi::Error::new(code), None);
-    assert!(matches!(
-        store_error(failure(ffi::SQLITE_BUSY)),
-        StoreError::Unavailable(_)
-    ));
-    assert!(matches!(
-        store_error(failure(ffi::SQLITE_LOCKED)),
-        StoreError::Unavailable(_)
-    ));
-    assert!(matches!(
-        store_error(failure(ffi::SQLITE_CONSTRAINT)),
-        StoreError::Conflict(_)
-    ));
-    assert!(matches!(
-        store_error(failure(ffi::SQLITE_CORRUPT)),
-        StoreError::Backend(_)
-    ));
-    assert!(matches!(
-        store_error(rusqlite::Error::QueryReturnedNoRows),
-        StoreError::Backend(_)
-    ));
+    let cases = [
+        (failure(ffi::SQLITE_BUSY), "Unavailable"),
+        (failure(ffi::SQLITE_LOCKED), "Unavailable"),
+        (failure(ffi::SQLITE_CONSTRAINT), "Conflict"),
+        (failure(ffi::SQLITE_CORRUPT), "Backend"),
+        (rusqlite::Error::QueryReturnedNoRows, "Backend"),
+    ];
+    for (error, want) in cases {
+        let shown = format!("{error:?}");
+        let kind = match store_error(error) {
+            StoreError::Unavailable(_) => "Unavailable",
+            StoreError::Conflict(_) => "Conflict",
+            StoreError::Backend(_) => "Backend",
+            other => panic!("{shown}: unexpected {other:?}"),
+        };
+        assert_eq!(kind, want, "{shown}");
+    }
 }
